@@ -1,0 +1,36 @@
+"""labhelpers: what the fine-tuning labs share, so that each notebook keeps only its lesson.
+
+    from labhelpers import lab_config, record_result, record_check
+
+* :mod:`labhelpers.config`    profiles (auto/tiny/full), device and dtype, one frozen config per lab
+* :mod:`labhelpers.tiny`      the offline tiny model zoo (OPT, GPT-2, gpt2-imdb, a sentiment classifier)
+* :mod:`labhelpers.synthetic` seeded synthetic data with the real datasets' schemas
+* :mod:`labhelpers.data`      loaders: Hub id, local file or the tiny set, with schema checks
+* :mod:`labhelpers.losses`    Bradley–Terry and DPO losses written from their formulas
+* :mod:`labhelpers.records`   result and check records read by the tests and the grader
+* :mod:`labhelpers.execute`   headless execution of the labs (``labhelpers run``)
+"""
+
+from .config import LabConfig, lab_config, resolve_profile
+from .records import record_check, record_result, show_summary
+
+__version__ = "0.1.0"
+
+COURSE_REPO = "https://github.com/llm-finetuning-labs/llm-finetuning-labs"
+
+__all__ = ["LabConfig", "lab_config", "resolve_profile", "record_check", "record_result", "show_summary",
+           "print_versions", "set_seed"]
+
+
+def print_versions() -> None:
+    """One line with the versions the results depend on (the setup cell of every lab prints it)."""
+    from .records import versions
+
+    print("  ".join(f"{k} {v}" for k, v in versions().items()))
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) in one call."""
+    from transformers import set_seed as _set_seed
+
+    _set_seed(seed)

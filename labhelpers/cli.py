@@ -1,0 +1,177 @@
+"""``labhelpers`` command line: run the labs, check the environment.
+
+    labhelpers run [LAB ...] [--profile P] [--out DIR] [-p NAME VALUE ...]
+    labhelpers doctor
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from . import config
+
+
+def _cmd_run(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .execute import execute_lab, lab_notebooks, parse_value, write_summary
+
+    profile = args.profile
+    if profile:
+        config._check_profile(profile, "--profile")
+    else:  # the same rule as PROFILE="auto" in a notebook, said once up front
+        profile, reason = config.resolve_profile("auto")
+        print(f"profile {profile!r}: {reason}")
+    try:
+        notebooks = lab_notebooks(args.labs)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not notebooks:
+        print("error: no lab notebooks found (set LABS_DIR to the labs/ folder).", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    parameters = {"PROFILE": profile}
+    for name, value in args.parameter or []:
+        parameters[name] = parse_value(value)
+
+    runs = []
+    bar = tqdm(notebooks, desc="labs", unit="lab")
+    for nb in bar:
+        bar.set_postfix_str(nb.stem)
+        run = execute_lab(nb, out / nb.name, parameters=parameters, timeout=args.timeout)
+        runs.append(run)
+        bar.write(f"{nb.stem}: {run.status} in {run.seconds:.0f} s "
+                  f"({run.checks_passed}/{run.checks_total} checks)" + (f" -- {run.error}" if run.error else ""))
+    summary = write_summary(runs, out)
+
+    width = max(len(r.lab) for r in runs)
+    print(f"\n{'lab':<{width}}  {'status':<13} {'seconds':>7}  checks")
+    for r in runs:
+        print(f"{r.lab:<{width}}  {r.status:<13} {r.seconds:>7.1f}  {r.checks_passed}/{r.checks_total}")
+    print(f"\nexecuted notebooks and {summary.name} are in {out}/")
+    return 0 if all(r.status == "passed" for r in runs) else 1
+
+
+# Library APIs the labs use, and the old-course APIs that are gone with what replaces them.
+USED_APIS = [
+    ("trl", "SFTTrainer"), ("trl", "SFTConfig"), ("trl", "RewardTrainer"), ("trl", "RewardConfig"),
+    ("trl", "DPOTrainer"), ("trl", "DPOConfig"), ("trl", "GRPOTrainer"), ("trl", "GRPOConfig"),
+    ("transformers", "pipeline"), ("transformers", "AutoModelForCausalLM"),
+    ("transformers", "AutoModelForSequenceClassification"), ("transformers", "GenerationConfig"),
+    ("datasets", "load_dataset"), ("sacrebleu", "corpus_bleu"), ("papermill", "execute_notebook"),
+]
+USED_FIELDS = [
+    ("trl", "SFTConfig", "max_length"), ("trl", "SFTConfig", "completion_only_loss"),
+    ("trl", "DPOConfig", "beta"), ("trl", "DPOConfig", "precompute_ref_log_probs"),
+    ("trl", "DPOConfig", "loss_type"), ("trl", "RewardConfig", "center_rewards_coefficient"),
+    ("transformers", "TrainingArguments", "eval_strategy"),
+]
+GONE_APIS = [
+    ("trl", "PPOTrainer", "labhelpers.ppo.PPOTrainer (lab 04)"),
+    ("trl", "AutoModelForCausalLMWithValueHead", "labhelpers.ppo's value head on the policy (lab 04)"),
+    ("trl", "DataCollatorForCompletionOnlyLM",
+     "labhelpers.collators.CompletionOnlyCollator, or SFTConfig(completion_only_loss=True) (lab 01)"),
+    ("trl.core", "LengthSampler", "labhelpers.ppo.LengthSampler (lab 04)"),
+]
+GONE_FIELDS = [
+    ("transformers", "TrainingArguments", "evaluation_strategy", "eval_strategy"),
+    ("trl", "SFTConfig", "max_seq_length", "max_length"),
+]
+
+
+def _has(module: str, attr: str) -> bool:
+    try:
+        return hasattr(importlib.import_module(module), attr)
+    except ImportError:
+        return False
+
+
+def _has_field(module: str, cls: str, name: str) -> bool:
+    import dataclasses
+
+    try:
+        klass = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError):
+        return False
+    return name in {f.name for f in dataclasses.fields(klass)}
+
+
+def doctor_report() -> tuple[list[str], bool]:
+    """Lines of the doctor's report, and whether everything the labs need is in place."""
+    import torch
+
+    from .records import versions
+    from .tiny import RECIPES, cache_dir, zoo_path
+
+    ok = True
+    lines = ["versions:"] + [f"  {k:<13} {v}" for k, v in versions().items()]
+    device, dtype = config.resolve_device_dtype()
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" else "none"
+    lines += [f"device:         {device} ({dtype}); GPU: {gpu}; CPU threads: {torch.get_num_threads()}"]
+    profile, reason = config.resolve_profile("auto")
+    lines += [f"profile 'auto': {profile} -- {reason}"]
+    reachable, why = config.hub_reachable()
+    lines += [f"Hugging Face Hub: {'reachable' if reachable else 'NOT reachable'} ({why})"]
+    lines += [f"cache folder:   {cache_dir()}"]
+    for name in RECIPES:
+        built = (zoo_path(name, build=False) / "recipe.json").exists()
+        lines += [f"  zoo {name:<16} {'built' if built else 'not built yet (builds on first use)'}"]
+    lines += ["library APIs the labs use:"]
+    for module, attr in USED_APIS:
+        present = _has(module, attr)
+        ok &= present
+        lines += [f"  {'ok     ' if present else 'MISSING'} {module}.{attr}"]
+    for module, cls, name in USED_FIELDS:
+        present = _has_field(module, cls, name)
+        ok &= present
+        lines += [f"  {'ok     ' if present else 'MISSING'} {module}.{cls}({name}=...)"]
+    lines += ["old-course APIs (gone today) and their replacements:"]
+    for module, attr, instead in GONE_APIS:
+        state = "still present" if _has(module, attr) else "gone"
+        lines += [f"  {module}.{attr}: {state} -> use {instead}"]
+    for module, cls, name, instead in GONE_FIELDS:
+        state = "still accepted" if _has_field(module, cls, name) else "gone"
+        lines += [f"  {module}.{cls}({name}=...): {state} -> use {instead}="]
+    return lines, ok
+
+
+def _cmd_doctor(args) -> int:
+    lines, ok = doctor_report()
+    print("\n".join(lines))
+    print("\nall library APIs the labs use are present" if ok else "\nsome APIs the labs use are MISSING")
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labhelpers", description="Run and check the fine-tuning labs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute labs headless (papermill), write executed notebooks + summary")
+    run.add_argument("labs", nargs="*", help="lab numbers (05) or stems (05_generation_parameters); default all")
+    run.add_argument("--profile", choices=config.PROFILES, default=None,
+                     help="tiny, full or auto (default: auto; LABS_PROFILE overrides auto)")
+    run.add_argument("--out", default="runs", help="folder for executed notebooks and summary.json")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter, e.g. -p MAX_STEPS 50 (repeatable)")
+    run.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    run.set_defaults(func=_cmd_run)
+
+    doc = sub.add_parser("doctor", help="versions, device, cache, Hub access, library APIs")
+    doc.set_defaults(func=_cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
