@@ -96,13 +96,21 @@ STANDS_IN_FOR = {r.stands_in_for: r.name for r in RECIPES.values()}
 TOKENIZER_VOCAB = 1024
 
 
+# Frozen on purpose: the labs' own generators may change without changing the shared vocabulary.
+_TOKENIZER_EXTRA = [
+    "### Instruction:\n### Input:\n### Response:\n### User:\n### Assistant:\n",
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request.",
+    "Reverse the letters. Sort the letters in alphabetical order. Write the letters twice. Write the first and "
+    "the last letter. Write a Python function that adds two numbers. The answer is",
+    "def add(a, b):\n    return a + b\nfor i in range(5):\n    print(i)\n",
+    "Sure . I do not know . Ask someone else . Write one line about the film: Human: Assistant:",
+]
+
+
 def _tokenizer_corpus() -> list[str]:
     from . import synthetic
 
-    texts = synthetic.pretraining_corpus(3000, seed=123)
-    texts += [f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in synthetic.code_alpaca(300, seed=123)]
-    texts += ["### Instruction:\n### Input:\n### Response:\n### User:\n### Assistant:\n"] * 50
-    return texts
+    return synthetic.pretraining_corpus(3000, seed=123) + _TOKENIZER_EXTRA * 50
 
 
 def _digest(obj) -> str:
