@@ -99,19 +99,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def record_result(name: str, value: Any, *, description: str = "", lab: str | None = None) -> dict:
-    """Record a named result (a number, or a small dict such as ``{"before": .., "after": ..}``)."""
+def record_result(name: str, value: Any, *, description: str = "", lab: str | None = None) -> None:
+    """Record a named result (a number, or a small dict such as ``{"before": .., "after": ..}``).
+
+    Returns nothing, so that a call at the end of a cell prints no dict; :func:`recorded` lists the records.
+    """
     record = _base(name, "result", lab)
     record.update(value=_jsonable(value), description=description)
     _log.append(record)
     text = f"📊 {name} = {_fmt(record['value'])}" + (f"  ({description})" if description else "")
     _emit(record, text, "#1f4e79")
-    return record
 
 
 def record_check(name: str, passed: bool, *, value: Any = None, threshold: Any = None, message: str = "",
-                 points: float = 1, required: bool = False, lab: str | None = None) -> dict:
-    """Record a named check. A failed check is shown in red and recorded; it never raises."""
+                 points: float = 1, required: bool = False, lab: str | None = None) -> None:
+    """Record a named check. A failed check is shown in red and recorded; it never raises.
+
+    ``required=True`` marks a check without which the grader gives the notebook no points.
+    """
     record = _base(name, "check", lab)
     record.update(passed=bool(passed), value=_jsonable(value), threshold=_jsonable(threshold),
                   message=message, points=points, required=bool(required))
@@ -122,7 +127,6 @@ def record_check(name: str, passed: bool, *, value: Any = None, threshold: Any =
         detail = f"  [value {_fmt(record['value'])}" + (f", threshold {_fmt(record['threshold'])}]"
                                                         if threshold is not None else "]")
     _emit(record, f"{mark} {name}: {message}{detail}", "#1b7f3b" if passed else "#c00000")
-    return record
 
 
 def recorded(lab: str | None = None) -> list[dict]:
