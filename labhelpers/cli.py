@@ -1,7 +1,9 @@
-"""``labhelpers`` command line: run the labs, check the environment.
+"""``labhelpers`` command line: run the labs, check the environment, grade, make student versions.
 
     labhelpers run [LAB ...] [--profile P] [--out DIR] [-p NAME VALUE ...]
     labhelpers doctor
+    labhelpers grade PATH ... [--out DIR] [--rerun] [--timeout S] [--profile P] [--expect-versions V]
+    labhelpers student [LAB ...] [--out DIR]
 """
 
 from __future__ import annotations
@@ -148,6 +150,42 @@ def _cmd_doctor(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_grade(args) -> int:
+    from .grading import GradeOptions, find_notebooks, grade, load_reference, parse_expect_versions, summary_table
+
+    try:
+        if not find_notebooks(args.paths, exclude=Path(args.out)):
+            print(f"error: no .ipynb files found under {', '.join(args.paths)}.", file=sys.stderr)
+            return 2
+        options = GradeOptions(profile=args.profile, expect_versions=parse_expect_versions(args.expect_versions),
+                               reference=load_reference(args.reference) if args.reference else {})
+        grades = grade(args.paths, args.out, options=options, rerun=args.rerun, timeout=args.timeout,
+                       progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(summary_table(grades))
+    print(f"\ngradebook.csv, grades.json and report.md are in {args.out}/")
+    return 0
+
+
+def _cmd_student(args) -> int:
+    from .execute import lab_notebooks
+    from .student import StudentVersionError, write_student_versions
+
+    try:
+        notebooks = lab_notebooks(args.labs)
+        if not notebooks:
+            raise FileNotFoundError("no lab notebooks found (set LABS_DIR to the labs/ folder).")
+        written = write_student_versions(notebooks, Path(args.out))
+    except (ValueError, FileNotFoundError) as err:  # StudentVersionError is a ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 2 if not isinstance(err, StudentVersionError) else 1
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labhelpers", description="Run and check the fine-tuning labs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +202,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="versions, device, cache, Hub access, library APIs")
     doc.set_defaults(func=_cmd_doctor)
+
+    grd = sub.add_parser("grade", help="grade executed notebooks: gradebook.csv, grades.json, report.md")
+    grd.add_argument("paths", nargs="+", metavar="PATH", help="executed .ipynb files or folders of them (recursive)")
+    grd.add_argument("--out", default="grades", help="folder for gradebook.csv, grades.json and report.md")
+    grd.add_argument("--rerun", action="store_true",
+                     help="re-execute each submission (a copy, with papermill) and grade that; "
+                          "this RUNS THE SUBMITTED CODE")
+    grd.add_argument("--timeout", type=float, default=600, help="seconds per notebook for --rerun (default 600)")
+    grd.add_argument("--profile", choices=("tiny", "full", "any"), default="tiny",
+                     help="profile the records must have been made in (default tiny; --rerun runs in it)")
+    grd.add_argument("--expect-versions", default="installed", metavar="V",
+                     help="'installed' (default: major.minor of the installed torch/transformers/trl/datasets), "
+                          "'any', or e.g. 'torch=2.13,transformers=5.24'")
+    grd.add_argument("--reference", action="append", metavar="PATH",
+                     help="an executed solution notebook, or a folder of them (e.g. from `labhelpers run`), that "
+                          "defines each lab's checks and points; repeatable (default: the union of the checks "
+                          "in the graded notebooks)")
+    grd.set_defaults(func=_cmd_grade)
+
+    stu = sub.add_parser("student", help="write the student version of the labs (solutions -> TODO)")
+    stu.add_argument("labs", nargs="*", help="lab numbers or stems; default all")
+    stu.add_argument("--out", default="student", help="folder for the student notebooks (default student/)")
+    stu.set_defaults(func=_cmd_student)
     return parser
 
 

@@ -1,0 +1,382 @@
+"""The grader: one row per notebook with the right status and points, three output files, inputs untouched.
+
+Submissions are crafted here (a small notebook whose outputs hold records made by the real record_check /
+record_result, MIME type application/vnd.labhelpers.record+json) into tmp_path; nothing big is committed.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import json
+import random
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import LABS
+
+from labhelpers import records
+from labhelpers.cli import main
+from labhelpers.grading import STATUSES, GradeOptions, grade, parse_expect_versions
+
+LAB = "01_instruction_tuning"
+OTHER = "02_reward_modeling"
+# The crafted lab: three checks worth 4 points (one required) and two results.
+CHECKS = [("loss_decreases", 2, True), ("bleu_improves", 1, False), ("format_ok", 1, False)]
+
+
+@pytest.fixture
+def make_records(monkeypatch):
+    """Records made by the real labhelpers calls, without touching the session's record log."""
+    monkeypatch.setattr(records, "_log", [])
+    monkeypatch.setitem(records._context, "lab", None)
+
+    def make(lab=LAB, *, profile="tiny", failing=(), versions=None, bleu_after=35.5):
+        monkeypatch.setitem(records._context, "profile", profile)
+        monkeypatch.setattr(records, "_log", [])
+        records.record_result("bleu_before", 10.0, lab=lab)
+        for name, points, required in CHECKS:
+            records.record_check(name, name not in failing, value=0.5, threshold=0.25,
+                                 message=f"{name} holds", points=points, required=required, lab=lab)
+        records.record_result("bleu_after", bleu_after, lab=lab)
+        out = copy.deepcopy(records.recorded())
+        if versions:
+            for r in out:
+                r["versions"] = {**r["versions"], **versions}
+        return out
+
+    return make
+
+
+def _record_output(record: dict):
+    return nbformat.v4.new_output("display_data", data={records.MIME: record, "text/plain": record["name"]})
+
+
+def craft(recs: list[dict], *, counts: list | None = None, error_after: int | None = None,
+          executed: bool = True, drop: tuple = (), unrun: tuple = (), metadata: dict | None = None) -> dict:
+    """A notebook: title, setup, parameters, one code cell per record, summary.
+
+    ``counts`` replaces the execution counts of the code cells; ``error_after=k`` makes the code cell after
+    the k-th record raise and leaves the later cells unrun; ``drop`` deletes the cells of the named records;
+    ``unrun`` leaves the cells of the named records unrun (no outputs, no count).
+    """
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if metadata:
+        nb.metadata["labhelpers"] = metadata
+    nb.cells.append(nbformat.v4.new_markdown_cell("# Lab 01: crafted"))
+    code = [("import labhelpers", [nbformat.v4.new_output("stream", name="stdout", text="torch 2\n")]),
+            ('PROFILE = "auto"', [])]
+    for k, r in enumerate(recs):
+        if r["name"] in drop:
+            continue
+        code.append((f"record_{r['kind']}({r['name']!r}, ...)", [] if r["name"] in unrun else [_record_output(r)]))
+        if error_after is not None and k + 1 == error_after:
+            code.append(("trainer.train()", [nbformat.v4.new_output(
+                "error", ename="ValueError", evalue="expected 2 dims, got 3", traceback=["ValueError: ..."])]))
+    code.append(("labhelpers.show_summary()", [nbformat.v4.new_output("stream", name="stdout", text="done\n")]))
+    n = 0
+    stopped = False
+    for j, (src, outputs) in enumerate(code):
+        cell = nbformat.v4.new_code_cell(src)
+        if j == 1:
+            cell.metadata["tags"] = ["parameters"]
+        names = [r["name"] for r in recs if src.startswith(f"record_{r['kind']}({r['name']!r}")]
+        if executed and not stopped and not (names and names[0] in unrun):
+            n += 1
+            cell.execution_count = n
+            cell.outputs = outputs
+            stopped = any(o.get("output_type") == "error" for o in outputs)
+        nb.cells.append(cell)
+    if counts is not None:
+        for cell, c in zip([c for c in nb.cells if c.cell_type == "code"], counts):
+            cell.execution_count = c
+    return nb
+
+
+def write(folder: Path, name: str, nb_or_text) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(nb_or_text, (bytes, str)):
+        path.write_bytes(nb_or_text if isinstance(nb_or_text, bytes) else nb_or_text.encode())
+    else:
+        path.write_text(nbformat.writes(nb_or_text), encoding="utf-8")
+    return path
+
+
+# file -> (submission id, lab, status, points earned, points possible, checks passed, checks total)
+EXPECTED = {
+    f"alice_{LAB}.ipynb": ("alice", LAB, "complete", 4, 4, 3, 3),
+    f"alice_{OTHER}.ipynb": ("alice", OTHER, "complete", 4, 4, 3, 3),
+    f"bob_{LAB}.ipynb": ("bob", LAB, "checks_failed", 3, 4, 2, 3),
+    f"carol_{LAB}.ipynb": ("carol", LAB, "checks_failed", 0, 4, 2, 3),  # the required check failed
+    f"dave_{LAB}.ipynb": ("dave", LAB, "cell_error", 2, 4, 1, 3),
+    f"erin_{LAB}.ipynb": ("erin", LAB, "not_executed", 0, 4, 0, 3),
+    f"frank_{LAB}.ipynb": ("frank", LAB, "out_of_order", 4, 4, 3, 3),  # shuffled counts
+    f"gina_{LAB}.ipynb": ("gina", LAB, "out_of_order", 3, 4, 2, 3),  # executed partly
+    f"hank_{LAB}.ipynb": ("hank", LAB, "records_missing", 0, 4, 0, 3),
+    f"ivan_{LAB}.ipynb": ("ivan", LAB, "records_missing", 3, 4, 2, 3),  # a check cell was deleted
+    f"judy_{LAB}.ipynb": ("judy", LAB, "wrong_lab", 0, 4, 0, 3),
+    f"kim_{LAB}.ipynb": ("kim", LAB, "environment_mismatch", 4, 4, 3, 3),  # profile full
+    f"leo_{LAB}.ipynb": ("leo", LAB, "environment_mismatch", 4, 4, 3, 3),  # torch 1.13
+    f"mia_{LAB}.ipynb": ("mia", LAB, "duplicate", 4, 4, 3, 3),
+    f"mia/{LAB}.ipynb": ("mia", LAB, "duplicate", 4, 4, 3, 3),
+    "nick/final_version.ipynb": ("zoe", LAB, "complete", 4, 4, 3, 3),  # id and lab from metadata
+    f"{LAB}/oscar.ipynb": ("oscar", LAB, "complete", 4, 4, 3, 3),  # lab from the folder name
+    f"truncated_{LAB}.ipynb": ("truncated", LAB, "invalid_file", 0, 4, 0, 3),
+    "empty.ipynb": ("empty", "", "invalid_file", 0, 0, 0, 0),
+    "blank.ipynb": ("blank", "", "invalid_file", 0, 0, 0, 0),
+    "notes.ipynb": ("notes", "", "invalid_file", 0, 0, 0, 0),  # plain text
+    "list.ipynb": ("list", "", "invalid_file", 0, 0, 0, 0),  # JSON, not a notebook
+}
+
+
+@pytest.fixture
+def submissions(tmp_path, make_records) -> Path:
+    """A folder with one crafted submission per status (see EXPECTED)."""
+    root = tmp_path / "submissions"
+    good = make_records()
+    write(root, f"alice_{LAB}.ipynb", craft(good))
+    write(root, f"alice_{OTHER}.ipynb", craft(make_records(OTHER)))
+    write(root, f"bob_{LAB}.ipynb", craft(make_records(failing=("bleu_improves",))))
+    write(root, f"carol_{LAB}.ipynb", craft(make_records(failing=("loss_decreases",))))
+    write(root, f"dave_{LAB}.ipynb", craft(good, error_after=2))
+    write(root, f"erin_{LAB}.ipynb", craft(good, executed=False))
+    n_code = sum(c.cell_type == "code" for c in craft(good).cells)
+    shuffled = list(range(1, n_code + 1))
+    random.Random(0).shuffle(shuffled)
+    write(root, f"frank_{LAB}.ipynb", craft(good, counts=shuffled))
+    write(root, f"gina_{LAB}.ipynb", craft(good, unrun=("format_ok",)))
+    write(root, f"hank_{LAB}.ipynb", craft([]))
+    write(root, f"ivan_{LAB}.ipynb", craft(good, drop=("format_ok",)))
+    write(root, f"judy_{LAB}.ipynb", craft(make_records(OTHER)))
+    write(root, f"kim_{LAB}.ipynb", craft(make_records(profile="full")))
+    write(root, f"leo_{LAB}.ipynb", craft(make_records(versions={"torch": "1.13.1"})))
+    write(root, f"mia_{LAB}.ipynb", craft(good))
+    write(root, f"mia/{LAB}.ipynb", craft(good))
+    write(root, "nick/final_version.ipynb", craft(good, metadata={"submission_id": "zoe", "lab": "01"}))
+    write(root, f"{LAB}/oscar.ipynb", craft(good))
+    text = nbformat.writes(craft(good))
+    write(root, f"truncated_{LAB}.ipynb", text[: len(text) // 2])
+    write(root, "empty.ipynb", b"")
+    write(root, "blank.ipynb", "  \n")
+    write(root, "notes.ipynb", "my answers: 42")
+    write(root, "list.ipynb", "[1, 2]")
+    return root
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def read_gradebook(out: Path) -> dict[str, dict]:
+    with (out / "gradebook.csv").open(newline="", encoding="utf-8") as fh:
+        return {row["file"]: row for row in csv.DictReader(fh)}
+
+
+def as_tuple(row: dict) -> tuple:
+    return (row["submission_id"], row["lab"], row["status"], float(row["points_earned"]),
+            float(row["points_possible"]), int(row["checks_passed"]), int(row["checks_total"]))
+
+
+def test_every_status_gets_its_row_and_points(submissions, tmp_path, capsys):
+    before = snapshot(submissions)
+    out = tmp_path / "grades"
+    assert main(["grade", str(submissions), "--out", str(out)]) == 0
+    assert snapshot(submissions) == before, "grading changed, added or removed a file in the input folder"
+
+    rows = read_gradebook(out)
+    got = {Path(f).relative_to(submissions).as_posix(): as_tuple(r) for f, r in rows.items()}
+    assert got == {f: (i, lab, s, float(e), float(p), cp, ct) for f, (i, lab, s, e, p, cp, ct) in EXPECTED.items()}
+    assert set(STATUSES) - {"timeout"} <= {t[2] for t in got.values()}, "every status is covered"
+    assert rows[str(submissions / f"alice_{LAB}.ipynb")]["key_results"] == "bleu_before=10; bleu_after=35.5"
+
+    doc = json.loads((out / "grades.json").read_text())
+    assert len(doc["notebooks"]) == len(EXPECTED) and doc["statuses"] == STATUSES
+    printed = capsys.readouterr().out
+    assert "gradebook.csv" in printed and all(s in printed for s in ("carol", "duplicate", "invalid_file"))
+
+
+def test_report_explains_each_problem_in_words(submissions, tmp_path):
+    grade([submissions], tmp_path / "g")
+    report = (tmp_path / "g" / "report.md").read_text()
+    sections = {s.split("\n", 1)[0]: s for s in report.split("\n## ")[1:]}
+
+    def section(sid, lab=LAB):
+        return sections[f"{sid} — lab {lab}"]
+
+    assert "not passed: loss_decreases (failed)" in section("carol") and "gets 0 points" in section("carol")
+    assert "gets 0 points" not in section("bob") and "gets 0 points" not in section("erin")
+    assert "❌ **loss_decreases**" in section("carol") and "needed: 0.25" in section("carol")
+    assert "raised ValueError: expected 2 dims, got 3" in section("dave") and "`trainer.train()`" in section("dave")
+    assert "no outputs" in section("erin")
+    assert "not run once from top to bottom" in section("frank") and "never ran" in section("gina")
+    assert "format_ok never ran" in section("ivan")
+    assert f"holds records of lab {OTHER}" in section("judy")
+    assert "profile 'full'" in section("kim") and "torch 1.13.1" in section("leo")
+    assert f"2 submissions of 'mia' for lab {LAB}: this file and mia_{LAB}.ipynb" in report
+    assert "cut off" in section("truncated") and "empty" in section("empty", "unknown")
+    assert "not a Jupyter notebook" in section("list", "unknown")
+
+
+def test_expectations_can_be_relaxed(submissions, tmp_path):
+    options = GradeOptions(profile="any", expect_versions=parse_expect_versions("any"))
+    by_id = {g.submission_id: g for g in grade([submissions], tmp_path / "g", options=options)}
+    assert by_id["kim"].status == by_id["leo"].status == "complete"
+    # an explicit version list: torch 1.13 is then the expected one and everyone else differs
+    options = GradeOptions(expect_versions=parse_expect_versions("torch=1.13"))
+    by_id = {g.submission_id: g for g in grade([submissions], tmp_path / "h", options=options)}
+    assert by_id["leo"].status == "complete" and by_id["alice"].status == "environment_mismatch"
+    with pytest.raises(ValueError, match="--expect-versions"):
+        parse_expect_versions("torch>=2")
+
+
+def test_reference_defines_the_labs_checks(submissions, tmp_path, make_records):
+    ref = make_records()
+    records.record_check("explains_masking", True, points=3, lab=LAB)
+    ref += records.recorded()[-1:]
+    ref_path = write(tmp_path / "ref", f"{LAB}.ipynb", craft(ref))
+    assert main(["grade", str(submissions), "--out", str(tmp_path / "g"), "--reference", str(ref_path)]) == 0
+    rows = {Path(f).name: as_tuple(r) for f, r in read_gradebook(tmp_path / "g").items()}
+    assert rows[f"alice_{LAB}.ipynb"] == ("alice", LAB, "records_missing", 4, 7, 3, 4)
+    assert rows[f"alice_{OTHER}.ipynb"][2:] == ("complete", 4, 4, 3, 3)  # no reference for that lab: union
+
+
+def test_single_files_and_bad_paths(submissions, tmp_path, capsys):
+    out = tmp_path / "one"
+    assert main(["grade", str(submissions / f"bob_{LAB}.ipynb"), str(submissions / "empty.ipynb"),
+                 "--out", str(out)]) == 0
+    assert [r["status"] for r in read_gradebook(out).values()] == ["checks_failed", "invalid_file"]
+    assert main(["grade", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "nothing").mkdir()
+    assert main(["grade", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+
+
+def test_output_inside_the_input_folder_is_not_graded(submissions, tmp_path):
+    out = submissions / "grades"
+    first = grade([submissions], out)
+    (out / "reruns").mkdir()
+    shutil.copy(submissions / f"alice_{LAB}.ipynb", out / "reruns" / f"alice_{LAB}.ipynb")
+    second = grade([submissions], out)
+    assert len(first) == len(second) == len(EXPECTED)
+
+
+# --------------------------------------------------------------------------------------------------
+# --rerun: executes a copy (kernel starts: a few seconds each)
+# --------------------------------------------------------------------------------------------------
+def _runnable(result_value: float, fake_output: float | None = None, sleep: float = 0) -> dict:
+    """A notebook that really records lab 01's checks when run; its saved outputs may claim another value."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('PROFILE = "auto"')
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "import time\nfrom labhelpers import records\n"
+        f"records.set_context(lab={LAB!r}, profile=PROFILE)\ntime.sleep({sleep})\n"
+        + "".join(f"records.record_check({n!r}, True, points={p}, required={r})\n" for n, p, r in CHECKS)
+        + f"records.record_result('bleu_after', {result_value})\n")
+    nb.cells = [params, body]
+    if fake_output is not None:  # what the learner's file shows
+        params.execution_count, body.execution_count = 1, 2
+        recs = []
+        for n, p, r in CHECKS:
+            recs.append({"schema": 1, "lab": LAB, "name": n, "kind": "check", "profile": "tiny",
+                         "versions": records.versions(), "passed": True, "value": None, "threshold": None,
+                         "message": "", "points": p, "required": r})
+        recs.append({"schema": 1, "lab": LAB, "name": "bleu_after", "kind": "result", "profile": "tiny",
+                     "versions": records.versions(), "value": fake_output, "description": ""})
+        body.outputs = [_record_output(r) for r in recs]
+    return nb
+
+
+def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path):
+    root = tmp_path / "subs"
+    honest = write(root, f"ann_{LAB}.ipynb", _runnable(12.0, fake_output=12.0))
+    faked = write(root, f"ben_{LAB}.ipynb", _runnable(12.0, fake_output=99.0))
+    unrun = write(root, f"cid_{LAB}.ipynb", _runnable(12.0))
+    write(root, "empty.ipynb", b"")
+    before = snapshot(root)
+    out = tmp_path / "g"
+    grades = {g.submission_id: g for g in grade([root], out, rerun=True, timeout=120)}
+    assert snapshot(root) == before
+
+    assert grades["ann"].status == "complete" and grades["ann"].rerun["differences"] == []
+    assert grades["ben"].status == "complete" and grades["ben"].results["bleu_after"] == 12.0
+    assert grades["ben"].rerun["differences"] == ["result bleu_after: submitted 99, rerun 12"]
+    assert grades["cid"].status == "complete" and grades["cid"].rerun["submitted_status"] == "not_executed"
+    assert grades["empty"].status == "invalid_file" and grades["empty"].rerun is None
+    rows = {Path(f).name: r for f, r in read_gradebook(out).items()}
+    assert rows[faked.name]["rerun_differs"] == "yes" and rows[honest.name]["rerun_differs"] == "no"
+    assert rows[unrun.name]["status"] == "complete" and rows["empty.ipynb"]["rerun_differs"] == ""
+    assert "submitted 99, rerun 12" in (out / "report.md").read_text()
+    assert len(list((out / "reruns").glob("*.ipynb"))) == 3, "the executed copies are kept for a look"
+
+
+def test_rerun_stops_a_notebook_at_the_timeout(tmp_path):
+    slow = write(tmp_path / "subs", f"dan_{LAB}.ipynb", _runnable(12.0, fake_output=12.0, sleep=300))
+    [g] = grade([slow], tmp_path / "g", rerun=True, timeout=8)
+    assert g.status == "timeout" and g.points_earned == 0 and g.rerun["timed_out"]
+    assert g.rerun["seconds"] < 30, "the kernel was not stopped at the timeout"
+    assert "longer than 8 s" in (tmp_path / "g" / "report.md").read_text()
+
+
+# --------------------------------------------------------------------------------------------------
+# Acceptance: the executed labs mixed with broken copies
+# --------------------------------------------------------------------------------------------------
+NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(not NOTEBOOKS, reason="no lab notebooks under labs/ yet")
+def test_executed_labs_mixed_with_broken_ones(executed_lab, tmp_path, capsys):
+    root = tmp_path / "class"
+    root.mkdir()
+    expected = {}
+    for stem in NOTEBOOKS:
+        run = executed_lab(stem)
+        shutil.copy(run.output, root / f"{stem}.ipynb")  # what `labhelpers run` wrote: id = folder name
+        expected[f"{stem}.ipynb"] = ("class", stem, "complete")
+        text = Path(run.output).read_text(encoding="utf-8")
+        write(root, f"cut_{stem}.ipynb", text[: len(text) * 2 // 3])
+        expected[f"cut_{stem}.ipynb"] = ("cut", stem, "invalid_file")
+        shutil.copy(LABS / f"{stem}.ipynb", root / f"fresh_{stem}.ipynb")  # committed without outputs
+        expected[f"fresh_{stem}.ipynb"] = ("fresh", stem, "not_executed")
+        nb = json.loads(text)
+        code = [c for c in nb["cells"] if c["cell_type"] == "code" and c.get("execution_count")]
+        counts = [c["execution_count"] for c in code]
+        shuffled = counts[::-1]  # reversed: never increasing
+        for c, n in zip(code, shuffled):
+            c["execution_count"] = n
+        write(root, f"shuffled_{stem}.ipynb", json.dumps(nb))
+        expected[f"shuffled_{stem}.ipynb"] = ("shuffled", stem, "out_of_order")
+        nb = json.loads(text)
+        broken = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+                                   and any(o.get("output_type") == "display_data" for o in c["outputs"]))
+        nb["cells"][broken]["outputs"] = [{"output_type": "error", "ename": "RuntimeError", "evalue": "boom",
+                                           "traceback": []}]
+        for c in nb["cells"][broken + 1:]:
+            if c["cell_type"] == "code":
+                c["outputs"], c["execution_count"] = [], None
+        write(root, f"crash_{stem}.ipynb", json.dumps(nb))
+        expected[f"crash_{stem}.ipynb"] = ("crash", stem, "cell_error")
+    write(root, "empty.ipynb", b"")
+    expected["empty.ipynb"] = ("empty", "", "invalid_file")
+
+    before = snapshot(root)
+    out = tmp_path / "grades"
+    assert main(["grade", str(root), "--out", str(out)]) == 0
+    assert snapshot(root) == before
+    assert all((out / f).stat().st_size > 0 for f in ("gradebook.csv", "grades.json", "report.md"))
+    rows = read_gradebook(out)
+    got = {Path(f).name: (r["submission_id"], r["lab"], r["status"]) for f, r in rows.items()}
+    assert got == expected
+    for stem in NOTEBOOKS:
+        row = rows[str(root / f"{stem}.ipynb")]
+        assert row["points_earned"] == row["points_possible"] and float(row["points_possible"]) > 0
+        assert row["key_results"], f"{stem} recorded no results"
+    assert "gradebook.csv" in capsys.readouterr().out

@@ -1,0 +1,168 @@
+"""Student versions: solutions become TODOs that raise, solution markdown goes, outputs go; the lint catches
+broken markers; a student version runs until its first TODO and stops there with NotImplementedError."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+from conftest import LABS
+
+from labhelpers.cli import main
+from labhelpers.student import (
+    BEGIN,
+    END,
+    SOLUTION_MARKER,
+    TODO_RAISE,
+    StudentVersionError,
+    exercise_cells,
+    lint_lab,
+    student_version,
+)
+
+NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def mini_lab() -> dict:
+    """A small lab with two exercises (one indented in a function), solution markdown and saved outputs."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["papermill"] = {"duration": 1.0}
+    setup = nbformat.v4.new_code_cell("import math\nbase = 21")
+    setup.execution_count = 1
+    setup.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+    exercise = nbformat.v4.new_code_cell(
+        "def double(v):\n    \"\"\"Twice v.\"\"\"\n    " + BEGIN + "\n    out = 2 * v\n    return out\n    " + END
+        + "\n\nanswer = double(base)")
+    exercise.execution_count = 2
+    second = nbformat.v4.new_code_cell(f"{BEGIN}\nroot = math.sqrt(answer * 2)\n{END}\nprint(root)")
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Lab 99: mini"),
+        setup,
+        nbformat.v4.new_markdown_cell("### Exercise 1\nWrite `double`."),
+        exercise,
+        nbformat.v4.new_markdown_cell(f"{SOLUTION_MARKER}\nThe answer is 42 because 2 * 21 = 42."),
+        nbformat.v4.new_markdown_cell("### Exercise 2\nTake the square root."),
+        second,
+        nbformat.v4.new_markdown_cell("A tagged worked answer", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("assert root == 2 * math.sqrt(21)"),
+    ]
+    return nb
+
+
+def test_solutions_become_todos_that_raise():
+    nb = mini_lab()
+    student = student_version(nb, "99_mini")
+    sources = ["".join(c["source"]) for c in student["cells"]]
+    assert len(student["cells"]) == len(nb["cells"]) - 2, "both solution markdown cells are removed"
+    assert not any(SOLUTION_MARKER in s or "tagged worked answer" in s for s in sources)
+    ex = sources[3]
+    assert "2 * v" not in ex and BEGIN not in ex and END not in ex
+    assert f"    {TODO_RAISE}" in ex.split("\n"), "the raise keeps the indentation of the marker"
+    assert ex.startswith('def double(v):\n    """Twice v."""\n    # TODO') and ex.endswith("answer = double(base)")
+    assert sources[5].startswith("# TODO") and "sqrt" not in sources[5] and sources[5].endswith("print(root)")
+    compile(ex, "exercise", "exec")
+    code = [c for c in student["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    assert student["metadata"]["labhelpers"] == {"lab": "99_mini", "version": "student"}
+    assert "papermill" not in student["metadata"]
+    assert [c["id"] for c in student["cells"]][3] == nb.cells[3]["id"], "cell ids are kept"
+    assert nb.cells[3]["outputs"] == [] and "2 * v" in nb.cells[3]["source"], "the input is not changed"
+    assert exercise_cells(nb) == [3, 6]
+
+
+def _with_cell(source: str, kind: str = "code", **meta) -> dict:
+    nb = mini_lab()
+    new = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+    new.metadata.update(meta)
+    nb.cells.append(new)
+    return nb
+
+
+@pytest.mark.parametrize("nb, expected", [
+    (_with_cell(f"{BEGIN}\nx = 1"), "is never closed"),
+    (_with_cell(f"x = 1\n{END}"), "without a"),
+    (_with_cell(f"{BEGIN}\nx = 1\n{BEGIN}\ny = 2\n{END}"), "nested"),
+    (_with_cell(f"x = 1  {BEGIN}\ny = 2\n{END}"), "must stand alone"),
+    (_with_cell(f"{BEGIN}\n\n{END}"), "is empty"),
+    (_with_cell(f"{BEGIN}\nx = 1\n{END}", kind="markdown"), "belong in code cells"),
+    (_with_cell("x = 1", tags=["solution"]), "code cell is marked as solution"),
+    (_with_cell(f"if True:\n{BEGIN}\n    y = 1\n{END}"), "not valid Python"),
+], ids=["unclosed", "end-without-begin", "nested", "not-alone", "empty", "in-markdown", "tagged-code",
+        "indent"])
+def test_lint_catches_broken_markers(nb, expected):
+    problems = lint_lab(nb, "99_mini")
+    assert len(problems) == 1 and expected in problems[0], problems
+    assert problems[0].startswith("99_mini: cell 10"), "the problem names the cell"
+    with pytest.raises(StudentVersionError, match=expected):
+        student_version(nb, "99_mini")
+
+
+def test_lint_requires_an_exercise():
+    nb = mini_lab()
+    nb.cells = [c for c in nb.cells if BEGIN not in "".join(c["source"])]
+    assert lint_lab(nb, "99_mini") == [f"99_mini: no exercise (no code cell with {BEGIN} ... {END}); "
+                                       "every lab needs one."]
+    assert lint_lab(mini_lab(), "99_mini") == []
+
+
+def test_cli_writes_every_lab_or_nothing(tmp_path, monkeypatch, capsys):
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    for stem in ("98_first", "99_second"):
+        (labs / f"{stem}.ipynb").write_text(nbformat.writes(mini_lab()))
+    before = {p.name: p.read_bytes() for p in labs.iterdir()}
+    monkeypatch.setenv("LABS_DIR", str(labs))
+    out = tmp_path / "student"
+    assert main(["student", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["98_first.ipynb", "99_second.ipynb"]
+    nb = nbformat.read(out / "99_second.ipynb", as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["labhelpers"]["lab"] == "99_second" and TODO_RAISE in nb.cells[3].source
+    assert {p.name: p.read_bytes() for p in labs.iterdir()} == before
+    assert main(["student", "--out", str(labs)]) == 1, "refuses to overwrite the solutions"
+    assert "must not be the labs folder" in capsys.readouterr().err
+
+    (labs / "97_broken.ipynb").write_text(nbformat.writes(_with_cell(f"{BEGIN}\nx = 1")))
+    assert main(["student", "--out", str(tmp_path / "again")]) == 1
+    assert "97_broken.ipynb: cell 10" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists(), "a broken lab writes no student version at all"
+
+
+def run_until_first_todo(solution: dict, student: dict, tmp_path: Path, parameters: dict | None = None):
+    """Execute the student version; assert it stops with NotImplementedError in the first exercise cell."""
+    src, out = tmp_path / "student.ipynb", tmp_path / "student_out.ipynb"
+    src.write_text(json.dumps(student))
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(src), str(out), parameters=parameters or {}, kernel_name="python3",
+                            progress_bar=False, cwd=str(tmp_path), execution_timeout=600)
+    assert info.value.ename == "NotImplementedError", f"stopped by {info.value.ename}: {info.value.evalue}"
+    executed = json.loads(out.read_text())
+    code = [c for c in executed["cells"] if c["cell_type"] == "code"]
+    failed = [i for i, c in enumerate(code) if any(o["output_type"] == "error" for o in c["outputs"])]
+    first_exercise = solution["cells"][exercise_cells(solution)[0]]["id"]
+    assert code[failed[0]]["id"] == first_exercise, "the first error is not in the first exercise cell"
+    assert all(c["execution_count"] is not None for c in code[: failed[0]]), "a cell before the TODO did not run"
+    assert all(c["execution_count"] is None for c in code[failed[0] + 1:]), "cells after the TODO ran"
+
+
+def test_mini_lab_student_version_stops_at_its_first_todo(tmp_path):
+    nb = json.loads(nbformat.writes(mini_lab()))
+    run_until_first_todo(nb, student_version(nb, "99_mini"), tmp_path)
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_lab_passes_the_lint(stem):
+    assert lint_lab(json.loads((LABS / f"{stem}.ipynb").read_text()), stem) == []
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_lab_student_version_stops_at_its_first_todo(stem, tmp_path):
+    solution = json.loads((LABS / f"{stem}.ipynb").read_text())
+    student = student_version(solution, stem)
+    assert student["metadata"]["labhelpers"]["lab"] == stem
+    run_until_first_todo(solution, student, tmp_path, parameters={"PROFILE": "tiny"})
