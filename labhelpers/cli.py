@@ -151,7 +151,14 @@ def _cmd_doctor(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    from .grading import GradeOptions, find_notebooks, grade, load_reference, parse_expect_versions, summary_table
+    from .grading import (
+        GradeOptions,
+        find_notebooks,
+        grade,
+        load_reference,
+        parse_expect_versions,
+        summary_table,
+    )
 
     try:
         if not find_notebooks(args.paths, exclude=Path(args.out)):
