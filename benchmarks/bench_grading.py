@@ -1,0 +1,120 @@
+"""How long `labhelpers grade` takes on a class of 100 executed notebooks (no --rerun). Budget: 10 s.
+
+    python benchmarks/bench_grading.py                                   # a crafted notebook, 100 copies
+    python benchmarks/bench_grading.py --notebook runs/05_generation_parameters.ipynb  # an executed lab
+    python benchmarks/bench_grading.py --n 100 --repeat 5 --mode api
+
+Makes ``--n`` copies of the notebook (``student000_<lab>.ipynb``, ...) in a temporary folder, then times the
+whole command (``--mode cli``: a fresh ``python -m labhelpers.cli grade``, imports included, as an instructor
+runs it) or the library call (``--mode api``) ``--repeat`` times, and prints each time and the median.
+Exits 1 when the median is over ``--budget`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LAB = "01_instruction_tuning"
+
+
+def crafted_notebook(path: Path) -> Path:
+    """An executed-looking lab: 40 code cells with logs, 20 records, 3 plots of ~60 KB (about 300 KB)."""
+    import nbformat
+
+    from labhelpers import records
+
+    saved_log, saved_ctx = list(records._log), dict(records._context)
+    records._log.clear()
+    records.set_context(lab=LAB, profile="tiny")
+    with contextlib.redirect_stdout(io.StringIO()):  # the records' readable lines are not wanted here
+        for k in range(12):
+            records.record_check(f"check_{k}", True, value=0.1 * k, threshold=0.0, message="a condition holds",
+                                 points=1 + k % 2, required=k == 0)
+        for k in range(8):
+            records.record_result(f"result_{k}", {"before": 1.0 * k, "after": 2.5 * k})
+    made = list(records._log)
+    records._log[:] = saved_log
+    records._context.update(saved_ctx)
+
+    png = base64.b64encode(os.urandom(45_000)).decode()  # incompressible, like a real plot
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_markdown_cell("# Lab 01: benchmark"))
+    count = 0
+    for k in range(40):
+        cell = nbformat.v4.new_code_cell(f"# step {k}\nx_{k} = {k} * 2\nprint(x_{k})\n" * 5)
+        count += 1
+        cell.execution_count = count
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="step log line\n" * 40)]
+        if k < len(made):
+            rec = made[k]
+            cell.outputs.append(nbformat.v4.new_output("display_data", data={
+                records.MIME: rec, "text/plain": rec["name"], "text/html": f"<div>{rec['name']}</div>"}))
+        if k in (5, 15, 25):
+            cell.outputs.append(nbformat.v4.new_output("display_data", data={"image/png": png,
+                                                                             "text/plain": "<Figure>"}))
+        nb.cells.append(cell)
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"## {k}. Explanation\n" + "Some prose. " * 30))
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notebook", help="an executed notebook to copy (default: a crafted one)")
+    parser.add_argument("--n", type=int, default=100, help="number of copies (default 100)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs (default 5)")
+    parser.add_argument("--mode", choices=("cli", "api"), default="cli")
+    parser.add_argument("--budget", type=float, default=10.0, help="seconds the median may take (default 10)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        source = Path(args.notebook) if args.notebook else crafted_notebook(tmp / f"{LAB}.ipynb")
+        lab = source.stem
+        subs = tmp / "class"
+        subs.mkdir()
+        for i in range(args.n):
+            shutil.copyfile(source, subs / f"student{i:03d}_{lab}.ipynb")
+        size = sum(p.stat().st_size for p in subs.iterdir())
+        print(f"{args.n} copies of {source.name} ({size / args.n / 1e3:.0f} KB each, {size / 1e6:.1f} MB in all); "
+              f"mode {args.mode}")
+
+        times = []
+        for r in range(args.repeat):
+            out = tmp / f"grades{r}"
+            started = time.perf_counter()
+            if args.mode == "cli":
+                done = subprocess.run([sys.executable, "-m", "labhelpers.cli", "grade", str(subs), "--out", str(out)],
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(done.stdout, done.stderr, file=sys.stderr)
+                    return 2
+            else:
+                from labhelpers.grading import grade
+
+                grade([subs], out)
+            times.append(time.perf_counter() - started)
+            print(f"run {r + 1}: {times[-1]:.2f} s")
+        rows = (out / "gradebook.csv").read_text().strip().splitlines()[1:]
+        statuses = {line.split(",")[2] for line in rows}
+        median = statistics.median(times)
+        print(f"graded {len(rows)} notebooks (statuses: {', '.join(sorted(statuses))})")
+        print(f"median {median:.2f} s over {args.repeat} runs (budget {args.budget:g} s): "
+              + ("OK" if median <= args.budget else "OVER BUDGET"))
+        return 0 if median <= args.budget else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
