@@ -4,6 +4,7 @@ broken markers; a student version runs until its first TODO and stops there with
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -143,8 +144,16 @@ def run_until_first_todo(solution: dict, student: dict, tmp_path: Path, paramete
     executed = json.loads(out.read_text())
     code = [c for c in executed["cells"] if c["cell_type"] == "code"]
     failed = [i for i, c in enumerate(code) if any(o["output_type"] == "error" for o in c["outputs"])]
+    # The raise sits in the exercise cell; when the solution is a function body, it fires in the cell that
+    # calls the function, so the traceback's innermost frame ("Cell In[n], line m") must be the TODO line.
     first_exercise = solution["cells"][exercise_cells(solution)[0]]["id"]
-    assert code[failed[0]]["id"] == first_exercise, "the first error is not in the first exercise cell"
+    [exercise] = [c for c in code if c["id"] == first_exercise]
+    assert exercise["execution_count"] is not None and code.index(exercise) <= failed[0]
+    error = next(o for o in code[failed[0]]["outputs"] if o["output_type"] == "error")
+    frames = re.findall(r"Cell In\[(\d+)\], line (\d+)", re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"])))
+    todo_line = "".join(exercise["source"]).split("\n").index(next(
+        line for line in "".join(exercise["source"]).split("\n") if line.strip() == TODO_RAISE)) + 1
+    assert frames and frames[-1] == (str(exercise["execution_count"]), str(todo_line)), frames
     assert all(c["execution_count"] is not None for c in code[: failed[0]]), "a cell before the TODO did not run"
     assert all(c["execution_count"] is None for c in code[failed[0] + 1:]), "cells after the TODO ran"
 
