@@ -65,7 +65,7 @@ STATUSES: dict[str, str] = {
 }
 # The packages whose major.minor version must match (labhelpers itself may differ).
 VERSIONED = ("torch", "transformers", "trl", "datasets")
-ZERO_POINT_STATUSES = {"invalid_file", "not_executed", "wrong_lab"}
+ZERO_POINT_STATUSES = {"invalid_file", "not_executed"}
 CSV_COLUMNS = ["submission_id", "lab", "status", "points_earned", "points_possible", "checks_passed",
                "checks_total", "key_results", "file", "rerun_differs"]
 
@@ -234,7 +234,8 @@ def inspect_notebook(path: Path, *, submission_id: str | None = None, lab: str |
     """Read one file and collect its problems (no scoring). ``submission_id``/``lab`` override the rules."""
     path = Path(path)
     nb, why = _load(path)
-    meta = nb.get("metadata", {}).get("labhelpers", {}) if nb else {}
+    meta = nb.get("metadata") if nb else {}
+    meta = meta.get("labhelpers", {}) if isinstance(meta, dict) else {}
     meta = meta if isinstance(meta, dict) else {}
     named = shown_path or path
     claimed = lab or _claimed_lab(named, meta)
@@ -245,7 +246,18 @@ def inspect_notebook(path: Path, *, submission_id: str | None = None, lab: str |
         insp.problems.append(Problem("invalid_file", why))
         return insp
 
-    cells = [c for c in nb["cells"] if isinstance(c, dict)]
+    try:
+        return _inspect_cells(insp, [c for c in nb["cells"] if isinstance(c, dict)])
+    except (TypeError, AttributeError, ValueError, KeyError) as err:  # a hand-damaged structure
+        insp.valid = insp.executed = False
+        insp.problems = [Problem("invalid_file", (
+            f"The notebook's structure is damaged ({type(err).__name__}: {err}); it was edited by hand or "
+            "by a broken tool. Download the notebook again from Jupyter or Colab and submit that file."))]
+        return insp
+
+
+def _inspect_cells(insp: Inspection, cells: list[dict]) -> Inspection:
+    """The checks of :func:`inspect_notebook` on a parsed notebook's cells."""
     try:
         records = [r for r in read_records({"cells": cells}) if isinstance(r, dict)]
     except (json.JSONDecodeError, TypeError, AttributeError):

@@ -120,6 +120,7 @@ EXPECTED = {
     f"hank_{LAB}.ipynb": ("hank", LAB, "records_missing", 0, 4, 0, 3),
     f"ivan_{LAB}.ipynb": ("ivan", LAB, "records_missing", 3, 4, 2, 3),  # a check cell was deleted
     f"judy_{LAB}.ipynb": ("judy", LAB, "wrong_lab", 0, 4, 0, 3),
+    f"pat_{LAB}.ipynb": ("pat", LAB, "wrong_lab", 4, 4, 3, 3),  # a cell pasted from lab 02: own points count
     f"kim_{LAB}.ipynb": ("kim", LAB, "environment_mismatch", 4, 4, 3, 3),  # profile full
     f"leo_{LAB}.ipynb": ("leo", LAB, "environment_mismatch", 4, 4, 3, 3),  # torch 1.13
     f"mia_{LAB}.ipynb": ("mia", LAB, "duplicate", 4, 4, 3, 3),
@@ -131,6 +132,7 @@ EXPECTED = {
     "blank.ipynb": ("blank", "", "invalid_file", 0, 0, 0, 0),
     "notes.ipynb": ("notes", "", "invalid_file", 0, 0, 0, 0),  # plain text
     "list.ipynb": ("list", "", "invalid_file", 0, 0, 0, 0),  # JSON, not a notebook
+    "damaged.ipynb": ("damaged", "", "invalid_file", 0, 0, 0, 0),  # a notebook with broken cells
 }
 
 
@@ -153,6 +155,7 @@ def submissions(tmp_path, make_records) -> Path:
     write(root, f"hank_{LAB}.ipynb", craft([]))
     write(root, f"ivan_{LAB}.ipynb", craft(good, drop=("format_ok",)))
     write(root, f"judy_{LAB}.ipynb", craft(make_records(OTHER)))
+    write(root, f"pat_{LAB}.ipynb", craft(good + make_records(OTHER)[:1]))
     write(root, f"kim_{LAB}.ipynb", craft(make_records(profile="full")))
     write(root, f"leo_{LAB}.ipynb", craft(make_records(versions={"torch": "1.13.1"})))
     write(root, f"mia_{LAB}.ipynb", craft(good))
@@ -165,6 +168,8 @@ def submissions(tmp_path, make_records) -> Path:
     write(root, "blank.ipynb", "  \n")
     write(root, "notes.ipynb", "my answers: 42")
     write(root, "list.ipynb", "[1, 2]")
+    write(root, "damaged.ipynb", json.dumps({"metadata": [], "cells": [
+        {"cell_type": "code", "source": [1, 2], "outputs": [], "execution_count": "one"}]}))
     return root
 
 
@@ -221,6 +226,7 @@ def test_report_explains_each_problem_in_words(submissions, tmp_path):
     assert f"2 submissions of 'mia' for lab {LAB}: this file and mia_{LAB}.ipynb" in report
     assert "cut off" in section("truncated") and "empty" in section("empty", "unknown")
     assert "not a Jupyter notebook" in section("list", "unknown")
+    assert "structure is damaged" in section("damaged", "unknown")
 
 
 def test_expectations_can_be_relaxed(submissions, tmp_path):
