@@ -168,7 +168,7 @@ def _cmd_grade(args) -> int:
                                reference=load_reference(args.reference) if args.reference else {})
         grades = grade(args.paths, args.out, options=options, rerun=args.rerun, timeout=args.timeout,
                        progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # bad options, a missing path, an --out that cannot be written
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(summary_table(grades))

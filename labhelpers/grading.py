@@ -749,6 +749,10 @@ def summary_table(grades: list[Grade]) -> str:
     rows = [(g.submission_id, g.lab or "?", g.status, f"{_num(g.points_earned)}/{_num(g.points_possible)}",
              f"{g.checks_passed}/{g.checks_total}") for g in grades]
     head = ("submission", "lab", "status", "points", "checks")
+    if any(g.rerun is not None for g in grades):
+        head += ("rerun",)
+        rows = [r + ("-" if g.rerun is None else "DIFFERS" if g.rerun["differences"] else "same",)
+                for r, g in zip(rows, grades)]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*head)] + [fmt.format(*r) for r in rows]

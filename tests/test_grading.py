@@ -13,6 +13,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -300,7 +301,7 @@ def _runnable(result_value: float, fake_output: float | None = None, sleep: floa
     return nb
 
 
-def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path):
+def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path, capsys):
     root = tmp_path / "subs"
     honest = write(root, f"ann_{LAB}.ipynb", _runnable(12.0, fake_output=12.0))
     faked = write(root, f"ben_{LAB}.ipynb", _runnable(12.0, fake_output=99.0))
@@ -308,8 +309,9 @@ def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path):
     write(root, "empty.ipynb", b"")
     before = snapshot(root)
     out = tmp_path / "g"
-    grades = {g.submission_id: g for g in grade([root], out, rerun=True, timeout=120)}
+    assert main(["grade", str(root), "--out", str(out), "--rerun", "--timeout", "120"]) == 0
     assert snapshot(root) == before
+    grades = {n["submission_id"]: SimpleNamespace(**n) for n in json.loads((out / "grades.json").read_text())["notebooks"]}
 
     assert grades["ann"].status == "complete" and grades["ann"].rerun["differences"] == []
     assert grades["ben"].status == "complete" and grades["ben"].results["bleu_after"] == 12.0
@@ -320,6 +322,8 @@ def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path):
     assert rows[faked.name]["rerun_differs"] == "yes" and rows[honest.name]["rerun_differs"] == "no"
     assert rows[unrun.name]["status"] == "complete" and rows["empty.ipynb"]["rerun_differs"] == ""
     assert "submitted 99, rerun 12" in (out / "report.md").read_text()
+    printed = capsys.readouterr()
+    assert "DIFFERS" in printed.out and f"rerunning {root / ('ben_' + LAB + '.ipynb')}" in printed.err
     assert len(list((out / "reruns").glob("*.ipynb"))) == 3, "the executed copies are kept for a look"
 
 
