@@ -13,6 +13,7 @@ answers are checkable, and "chosen" answers are the correct or the positive ones
 from __future__ import annotations
 
 import random
+import re
 
 LETTERS = list("abcdefghijklmnopqrstuvwxyz")
 
@@ -128,19 +129,57 @@ def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Lab 03: a DPO preference set -- prompt, chosen, rejected (plain text).
+# Lab 03: trl-lib/ultrafeedback_binarized schema -- chosen and rejected conversations (user prompt, assistant
+# answer), score_chosen, score_rejected; or plain text (prompt, chosen, rejected) with style="text".
 # --------------------------------------------------------------------------------------------------
-def preferences(n: int = 400, seed: int = 0) -> list[dict]:
-    """Prompts asking for a short review; the chosen completion is positive, the rejected negative."""
+def review_request(noun: str) -> str:
+    return f"Write one line about the {noun}."
+
+
+def preferences(n: int = 400, seed: int = 0, style: str = "messages") -> list[dict]:
+    """Requests for a one-line review; the chosen answer is positive, the rejected one negative.
+
+    Both answers have the form ``"the <noun> was <adjective> and <adjective> ."`` with the noun the user asked
+    about, so a generation can be judged by :func:`judge_review`. ``style="messages"`` gives UltraFeedback's
+    chat-message rows, ``style="text"`` plain ``prompt``/``chosen``/``rejected`` strings.
+    """
+    if style not in ("messages", "text"):
+        raise ValueError(f"Unknown style {style!r}; choose 'messages' or 'text'.")
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
         noun = rng.choice(FILM_NOUNS)
-        prompt = f"Write one line about the {noun}:"
-        chosen = f" the {noun} was {rng.choice(POSITIVE_WORDS)} and {rng.choice(POSITIVE_WORDS)} ."
-        rejected = f" the {noun} was {rng.choice(NEGATIVE_WORDS)} and {rng.choice(NEGATIVE_WORDS)} ."
-        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+        request = review_request(noun)
+        good = f"the {noun} was {' and '.join(rng.sample(POSITIVE_WORDS, 2))} ."
+        bad = f"the {noun} was {' and '.join(rng.sample(NEGATIVE_WORDS, 2))} ."
+        if style == "text":
+            rows.append({"prompt": f"Human: {request}\n\nAssistant:", "chosen": f" {good}", "rejected": f" {bad}"})
+            continue
+        user = {"role": "user", "content": request}
+        rows.append({"chosen": [user, {"role": "assistant", "content": good}],
+                     "rejected": [user, {"role": "assistant", "content": bad}],
+                     "score_chosen": float(rng.randint(7, 10)), "score_rejected": float(rng.randint(1, 4))})
     return rows
+
+
+_REVIEW_LINE = re.compile(r"^the (\w+) was (\w+) and (\w+) \.$")
+_REQUESTED_NOUN = re.compile(r"one line about the (\w+)")
+
+
+def judge_review(prompt: str, answer: str) -> dict[str, bool]:
+    """Judge a generated answer to a :func:`review_request` found in ``prompt``.
+
+    ``well_formed``: the answer is exactly ``"the <noun> was <adjective> and <adjective> ."`` with the noun the
+    prompt asked about and adjectives from the course's word lists; ``positive``: well formed, and both
+    adjectives are positive.
+    """
+    asked = _REQUESTED_NOUN.search(prompt)
+    match = _REVIEW_LINE.match(answer.strip())
+    words = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
+    well_formed = bool(match and asked) and match.group(1) == asked.group(1) and \
+        match.group(2) in words and match.group(3) in words
+    positive = well_formed and match.group(2) in POSITIVE_WORDS and match.group(3) in POSITIVE_WORDS
+    return {"well_formed": well_formed, "positive": positive}
 
 
 # --------------------------------------------------------------------------------------------------
