@@ -28,13 +28,16 @@ TINY_DATASET = "tiny"  # the DATASET value that means "the built-in synthetic se
 # --------------------------------------------------------------------------------------------------
 LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "01_instruction_tuning": {
+        # min_bleu_gain: the BLEU rise the "bleu_improves" check asks for. Real code answers are long and varied,
+        # so a 400-step run of opt-350m gains fewer BLEU points than the tiny model on its short synthetic tasks.
+        # cpu_threads: torch threads on a CPU (None = torch's default); one thread is fastest for the tiny model.
         "common": {"seed": 42, "response_template": "### Response:"},
         "full": {"model_name": "facebook/opt-350m", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,
                  "n_test": 100, "max_steps": 400, "batch_size": 8, "learning_rate": 5e-5, "max_length": 512,
-                 "max_new_tokens": 128, "minutes": 20, "gpu_memory_gb": 12},
+                 "max_new_tokens": 128, "min_bleu_gain": 5, "cpu_threads": None, "minutes": 20, "gpu_memory_gb": 12},
         "tiny": {"model_name": "zoo:tiny-opt", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
-                 "max_steps": 300, "batch_size": 16, "learning_rate": 3e-3, "max_length": 128,
-                 "max_new_tokens": 24, "minutes": 1.5},
+                 "max_steps": 150, "batch_size": 16, "learning_rate": 3e-3, "max_length": 128,
+                 "max_new_tokens": 24, "min_bleu_gain": 20, "cpu_threads": 1, "minutes": 1.5},
     },
     "02_reward_modeling": {
         "common": {"seed": 42},
@@ -49,16 +52,17 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         # longer prompts are dropped (DPOConfig has no max_prompt_length any more); min_pref_accuracy: the
         # threshold of the held-out preference-accuracy check; loss_tolerance: how close our loss must be to
         # DPOTrainer's (float32 on CPU is exact to ~1e-6; GPU kernels differ a little more); judge: how
-        # generations are scored ("review" for the tiny set's one-line reviews, None to only show them).
+        # generations are scored ("review" for the tiny set's one-line reviews, None to only show them);
+        # cpu_threads: torch threads (for a 0.5M-parameter model, syncing 2 threads costs more than it saves).
         "common": {"seed": 42, "beta": 0.1, "sft_weight": 1.0},
         "full": {"model_name": "gpt2", "dataset": "trl-lib/ultrafeedback_binarized", "n_train": 2000,
                  "n_test": 200, "max_steps": 250, "batch_size": 8, "learning_rate": 1e-5, "max_length": 512,
                  "max_new_tokens": 64, "max_prompt_tokens": 256, "min_pref_accuracy": 0.55,
-                 "loss_tolerance": 1e-3, "judge": None, "minutes": 15, "gpu_memory_gb": 10},
+                 "loss_tolerance": 1e-3, "judge": None, "cpu_threads": None, "minutes": 15, "gpu_memory_gb": 10},
         "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 320, "n_test": 60,
                  "max_steps": 40, "batch_size": 8, "learning_rate": 1e-3, "max_length": 64,
                  "max_new_tokens": 16, "max_prompt_tokens": 32, "min_pref_accuracy": 0.7,
-                 "loss_tolerance": 1e-5, "judge": "review", "minutes": 1.5},
+                 "loss_tolerance": 1e-5, "judge": "review", "cpu_threads": 1, "minutes": 1.5},
     },
     "04_ppo_rlhf": {
         "common": {"seed": 42, "min_query_tokens": 2, "max_query_tokens": 8, "init_kl_coef": 0.2},

@@ -122,8 +122,9 @@ def to_text_preferences(ds):
     if missing:
         raise PreferenceRowError(f"The preference set has no column(s) {missing}; found {ds.column_names}. A "
                                  "preference set needs 'chosen' and 'rejected' (and 'prompt' when they are plain text).")
-    return ds.map(process_row, with_indices=True, remove_columns=ds.column_names,
-                  desc="Reformatting preferences to plain text")
+    out = ds.map(process_row, with_indices=True, remove_columns=ds.column_names,
+                 desc="Reformatting preferences to plain text")
+    return out.select_columns(list(TEXT_FIELDS))
 
 
 def completion_logps(model, tokenizer, prompts: list[str], completions: list[str], *, batch_size: int = 32,

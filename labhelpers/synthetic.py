@@ -108,23 +108,59 @@ def code_alpaca(n: int = 400, seed: int = 0) -> list[dict]:
 # --------------------------------------------------------------------------------------------------
 # Lab 02: synthetic-instruct-gptj-pairwise schema -- prompt, chosen, rejected.
 # --------------------------------------------------------------------------------------------------
+def _letter_question(rng: random.Random) -> tuple[str, list[str], str]:
+    letters = _letters(rng)
+    instruction = rng.choice(list(_INPUT_TASKS))
+    return f"{instruction} {spaced(letters)}", letters, instruction
+
+
+def _film_line(rng: random.Random, noun: str, words: list[str]) -> str:
+    return f"the {noun} was {rng.choice(words)} ."
+
+
+PAIR_KINDS = ("topic", "tone", "correctness")
+
+
 def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
-    """Preference pairs where the chosen answer does the task and the rejected one dodges or botches it."""
+    """Preference pairs of three kinds, where the chosen answer is the one that fits the prompt.
+
+    * ``topic`` -- the chosen answer answers the prompt, the rejected one answers another prompt (most
+      rejected answers of Dahoas/synthetic-instruct-gptj-pairwise are off topic like this);
+    * ``tone`` -- the prompt asks for a good or a bad word about a film; the rejected line has the other tone;
+    * ``correctness`` -- a letter task; the rejected answer does a different task on the same letters.
+
+    The pairs are balanced: every form of answer (a letter answer, a positive or a negative film line) is as
+    often chosen as rejected, so no cue in the answer alone says which one wins. An untrained reward model
+    therefore ranks about half of the pairs right, and a trained one must read the prompt to do better.
+    """
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        letters = _letters(rng)
-        instruction = rng.choice(list(_INPUT_TASKS))
-        prompt = f"{instruction} {spaced(letters)}"
-        good = _INPUT_TASKS[instruction](letters)
-        chosen = f"Sure. The answer is {good} ."
-        rejected = rng.choice([
-            "I do not know .",
-            f"The answer is {spaced(rng.sample(LETTERS, len(letters)))} maybe .",
-            f"{rng.choice(NOUNS)} {rng.choice(NOUNS)} {rng.choice(NOUNS)} {rng.choice(NOUNS)}",
-            "No . Ask someone else .",
-        ])
-        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+        kind = rng.choices(PAIR_KINDS, weights=(3, 3, 2))[0]
+        noun = rng.choice(FILM_NOUNS)
+        if kind == "topic":
+            question, letters, instruction = _letter_question(rng)
+            letter_answer = f"The answer is {_INPUT_TASKS[instruction](letters)} ."
+            film_answer = _film_line(rng, noun, POSITIVE_WORDS + NEGATIVE_WORDS)
+            if rng.random() < 0.5:
+                row = {"prompt": question, "chosen": letter_answer, "rejected": film_answer}
+            else:
+                row = {"prompt": f"Write one line about the {noun}.", "chosen": film_answer,
+                       "rejected": letter_answer}
+        elif kind == "tone":
+            good, bad = _film_line(rng, noun, POSITIVE_WORDS), _film_line(rng, noun, NEGATIVE_WORDS)
+            if rng.random() < 0.5:
+                row = {"prompt": f"Say something good about the {noun}.", "chosen": good, "rejected": bad}
+            else:
+                row = {"prompt": f"Say something bad about the {noun}.", "chosen": bad, "rejected": good}
+        else:
+            question, letters, instruction = _letter_question(rng)
+            right = _INPUT_TASKS[instruction](letters)
+            # another task whose answer differs on these letters, so the pair is never a tie
+            others = [t for t in _INPUT_TASKS if _INPUT_TASKS[t](letters) != right]
+            wrong = _INPUT_TASKS[rng.choice(others)](letters)
+            row = {"prompt": question, "chosen": f"The answer is {right} .", "rejected": f"The answer is {wrong} ."}
+        rows.append(row)
     return rows
 
 
@@ -169,17 +205,18 @@ _REQUESTED_NOUN = re.compile(r"one line about the (\w+)")
 def judge_review(prompt: str, answer: str) -> dict[str, bool]:
     """Judge a generated answer to a :func:`review_request` found in ``prompt``.
 
-    ``well_formed``: the answer is exactly ``"the <noun> was <adjective> and <adjective> ."`` with the noun the
-    prompt asked about and adjectives from the course's word lists; ``positive``: well formed, and both
-    adjectives are positive.
+    ``well_formed``: the answer is exactly ``"the <film noun> was <adjective> and <adjective> ."`` with words from
+    the course's lists; ``on_topic``: well formed and about the noun the prompt asked for; ``positive``: well
+    formed with both adjectives positive (what the chosen answers of :func:`preferences` do).
     """
     asked = _REQUESTED_NOUN.search(prompt)
     match = _REVIEW_LINE.match(answer.strip())
     words = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
-    well_formed = bool(match and asked) and match.group(1) == asked.group(1) and \
-        match.group(2) in words and match.group(3) in words
+    well_formed = bool(match) and match.group(1) in FILM_NOUNS and match.group(2) in words and \
+        match.group(3) in words
+    on_topic = well_formed and asked is not None and match.group(1) == asked.group(1)
     positive = well_formed and match.group(2) in POSITIVE_WORDS and match.group(3) in POSITIVE_WORDS
-    return {"well_formed": well_formed, "positive": positive}
+    return {"well_formed": well_formed, "on_topic": on_topic, "positive": positive}
 
 
 # --------------------------------------------------------------------------------------------------
