@@ -188,13 +188,14 @@ def preferences(n: int = 400, seed: int = 0, style: str = "messages") -> list[di
         request = review_request(noun)
         good = f"the {noun} was {' and '.join(rng.sample(POSITIVE_WORDS, 2))} ."
         bad = f"the {noun} was {' and '.join(rng.sample(NEGATIVE_WORDS, 2))} ."
+        scores = float(rng.randint(7, 10)), float(rng.randint(1, 4))  # drawn in both styles: same rows either way
         if style == "text":
             rows.append({"prompt": f"Human: {request}\n\nAssistant:", "chosen": f" {good}", "rejected": f" {bad}"})
             continue
         user = {"role": "user", "content": request}
         rows.append({"chosen": [user, {"role": "assistant", "content": good}],
                      "rejected": [user, {"role": "assistant", "content": bad}],
-                     "score_chosen": float(rng.randint(7, 10)), "score_rejected": float(rng.randint(1, 4))})
+                     "score_chosen": scores[0], "score_rejected": scores[1]})
     return rows
 
 
