@@ -40,12 +40,32 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                  "max_new_tokens": 24, "min_bleu_gain": 20, "cpu_threads": 1, "minutes": 1.5},
     },
     "02_reward_modeling": {
+        # logging_steps/eval_steps: how often RewardTrainer logs the training and the held-out loss/accuracy.
+        # score_examples: (prompt, better response, worse response) triples for the score() demo of section 8.
+        # cpu_threads: torch threads on a CPU (None = torch's default); one thread is fastest for the tiny model.
         "common": {"seed": 42},
         "full": {"model_name": "gpt2", "dataset": "Dahoas/synthetic-instruct-gptj-pairwise", "n_train": 4000,
                  "n_test": 400, "max_steps": 500, "batch_size": 8, "learning_rate": 2e-5, "max_length": 512,
-                 "minutes": 20, "gpu_memory_gb": 10},
+                 "logging_steps": 25, "eval_steps": 100, "cpu_threads": None, "minutes": 12, "gpu_memory_gb": 8,
+                 "score_examples": (
+                     ("What is the boiling point of water at sea level?",
+                      "Water boils at 100 degrees Celsius, or 212 degrees Fahrenheit, at sea level.",
+                      "Water covers most of the planet, and people have always lived near rivers and lakes."),
+                     ("How can I learn Python?",
+                      "Work through the official tutorial, then write small programs of your own every day.",
+                      "Pythons are large snakes that live in Africa, Asia and Australia."),
+                     ("Give me a tip for sleeping better.",
+                      "Go to bed at the same time every night and keep screens out of the bedroom.",
+                      "I had a strange dream last night about a train made of glass."),
+                 )},
         "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 100,
-                 "max_steps": 150, "batch_size": 16, "learning_rate": 1e-3, "max_length": 96, "minutes": 1.5},
+                 "max_steps": 120, "batch_size": 16, "learning_rate": 2e-3, "max_length": 64,
+                 "logging_steps": 10, "eval_steps": 20, "cpu_threads": 1, "minutes": 1,
+                 "score_examples": (
+                     ("Write one line about the plot.", "the plot was charming .", "The answer is c b a ."),
+                     ("Say something bad about the cast.", "the cast was dull .", "the cast was superb ."),
+                     ("Reverse the letters. q z x", "The answer is x z q .", "the film was great ."),
+                 )},
     },
     "03_dpo": {
         # sft_weight: weight of the SFT (NLL of the chosen answer) term in the DPO+SFT run; max_prompt_tokens:
