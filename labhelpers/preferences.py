@@ -63,6 +63,8 @@ def _answer(messages: list[dict], field: str, index: int | None) -> str:
     if not messages or messages[-1]["role"] != "assistant":
         raise PreferenceRowError(f"{_where(index)}: {field!r} must end with an 'assistant' message (the answer), "
                                  f"got roles {[m['role'] for m in messages]}.")
+    if not messages[-1]["content"].strip():
+        raise PreferenceRowError(f"{_where(index)}: the {field!r} answer (its last message) is empty.")
     return messages[-1]["content"]
 
 
@@ -98,6 +100,8 @@ def process_row(row: Mapping, index: int | None = None) -> dict[str, str]:
             f"{type(chosen).__name__} and {type(rejected).__name__}.")
     chosen = _check_messages(chosen, "chosen", index)
     rejected = _check_messages(rejected, "rejected", index)
+    answers = {"chosen": _completion(_answer(chosen, "chosen", index)),
+               "rejected": _completion(_answer(rejected, "rejected", index))}
     if prompt is None:  # implicit prompt: everything before the final answer, shared by both conversations
         prompt_messages = chosen[:-1]
         if prompt_messages != rejected[:-1]:
@@ -111,9 +115,7 @@ def process_row(row: Mapping, index: int | None = None) -> dict[str, str]:
     if not prompt_messages:
         raise PreferenceRowError(f"{_where(index)} has no prompt: the conversation holds only the answer and there "
                                  "is no 'prompt' field.")
-    return {"prompt": render_messages(prompt_messages) + "\n\n" + ASSISTANT_CUE,
-            "chosen": _completion(_answer(chosen, "chosen", index)),
-            "rejected": _completion(_answer(rejected, "rejected", index))}
+    return {"prompt": render_messages(prompt_messages) + "\n\n" + ASSISTANT_CUE, **answers}
 
 
 def to_text_preferences(ds):
