@@ -70,19 +70,18 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "03_dpo": {
         # sft_weight: weight of the SFT (NLL of the chosen answer) term in the DPO+SFT run; max_prompt_tokens:
         # longer prompts are dropped (DPOConfig has no max_prompt_length any more); min_pref_accuracy: the
-        # threshold of the held-out preference-accuracy check; loss_tolerance: how close our loss must be to
-        # DPOTrainer's (float32 on CPU is exact to ~1e-6; GPU kernels differ a little more); judge: how
-        # generations are scored ("review" for the tiny set's one-line reviews, None to only show them);
-        # cpu_threads: torch threads (for a 0.5M-parameter model, syncing 2 threads costs more than it saves).
+        # threshold of the held-out preference-accuracy check; judge: how generations are scored ("review" for
+        # the tiny set's one-line reviews, None to only show them); cpu_threads: torch threads (for a
+        # 0.5M-parameter model, syncing 2 threads costs more than it saves).
         "common": {"seed": 42, "beta": 0.1, "sft_weight": 1.0},
         "full": {"model_name": "gpt2", "dataset": "trl-lib/ultrafeedback_binarized", "n_train": 2000,
                  "n_test": 200, "max_steps": 250, "batch_size": 8, "learning_rate": 1e-5, "max_length": 512,
                  "max_new_tokens": 64, "max_prompt_tokens": 256, "min_pref_accuracy": 0.55,
-                 "loss_tolerance": 1e-3, "judge": None, "cpu_threads": None, "minutes": 15, "gpu_memory_gb": 10},
+                 "judge": None, "cpu_threads": None, "minutes": 15, "gpu_memory_gb": 10},
         "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 320, "n_test": 60,
                  "max_steps": 40, "batch_size": 8, "learning_rate": 1e-3, "max_length": 64,
                  "max_new_tokens": 16, "max_prompt_tokens": 32, "min_pref_accuracy": 0.7,
-                 "loss_tolerance": 1e-5, "judge": "review", "cpu_threads": 1, "minutes": 1.5},
+                 "judge": "review", "cpu_threads": 1, "minutes": 1.5},
     },
     "04_ppo_rlhf": {
         "common": {"seed": 42, "min_query_tokens": 2, "max_query_tokens": 8, "init_kl_coef": 0.2},

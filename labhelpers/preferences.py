@@ -21,6 +21,7 @@ completion tokens only, and finds them by that common prefix).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 from .data import DatasetSchemaError
@@ -118,14 +119,34 @@ def process_row(row: Mapping, index: int | None = None) -> dict[str, str]:
     return {"prompt": render_messages(prompt_messages) + "\n\n" + ASSISTANT_CUE, **answers}
 
 
-def to_text_preferences(ds):
-    """Map a ``datasets.Dataset`` of either shape to exactly the columns ``prompt``, ``chosen``, ``rejected``."""
+def to_text_preferences(ds, *, drop_invalid: bool = False):
+    """Map a ``datasets.Dataset`` of either shape to exactly the columns ``prompt``, ``chosen``, ``rejected``.
+
+    A row that :func:`process_row` rejects raises its :class:`PreferenceRowError`; with ``drop_invalid=True`` such
+    rows are dropped instead, with one warning that counts them and quotes the first reason (large scraped sets
+    hold a few empty or malformed answers).
+    """
     missing = [c for c in ("chosen", "rejected") if c not in ds.column_names]
     if missing:
         raise PreferenceRowError(f"The preference set has no column(s) {missing}; found {ds.column_names}. A "
                                  "preference set needs 'chosen' and 'rejected' (and 'prompt' when they are plain text).")
-    out = ds.map(process_row, with_indices=True, remove_columns=ds.column_names,
-                 desc="Reformatting preferences to plain text")
+    if not drop_invalid:
+        out = ds.map(process_row, with_indices=True, remove_columns=ds.column_names,
+                     desc="Reformatting preferences to plain text")
+        return out.select_columns(list(TEXT_FIELDS))
+
+    def checked(row, index):
+        try:
+            return {**process_row(row, index), "error": ""}
+        except PreferenceRowError as err:
+            return {**dict.fromkeys(TEXT_FIELDS, ""), "error": str(err)}
+
+    out = ds.map(checked, with_indices=True, remove_columns=ds.column_names, desc="Reformatting preferences to plain text")
+    errors = [e for e in out["error"] if e]
+    if errors:
+        warnings.warn(f"Dropped {len(errors)} of {len(ds)} preference rows that cannot be used; the first: {errors[0]}",
+                      stacklevel=2)
+        out = out.filter(lambda error: not error, input_columns="error")
     return out.select_columns(list(TEXT_FIELDS))
 
 

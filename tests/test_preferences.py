@@ -113,6 +113,15 @@ def test_dataset_errors_name_the_missing_column_and_the_broken_row():
         to_text_preferences(datasets.Dataset.from_list(rows))
 
 
+def test_drop_invalid_keeps_the_good_rows_and_says_what_it_dropped():
+    rows = preferences(5, seed=0, style="text")
+    rows[1]["chosen"], rows[3]["prompt"] = "", None
+    with pytest.warns(UserWarning, match=r"Dropped 2 of 5 .* row 1 has no 'chosen'"):
+        ds = to_text_preferences(datasets.Dataset.from_list(rows), drop_invalid=True)
+    assert ds.column_names == ["prompt", "chosen", "rejected"]
+    assert ds.to_list() == [process_row(rows[i]) for i in (0, 2, 4)]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # completion_logps
 # --------------------------------------------------------------------------------------------------------------
