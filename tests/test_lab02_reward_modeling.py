@@ -1,0 +1,50 @@
+"""Lab 02 (reward modeling): the learning effect in the tiny profile, and a run on a local file with broken pairs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import results_of
+
+from labhelpers.synthetic import pairwise
+
+
+def checks_of(run) -> dict:
+    return {r["name"]: r for r in run.records if r["kind"] == "check"}
+
+
+@pytest.mark.notebook
+def test_tiny_run_learns_to_prefer_the_chosen_answer(executed_lab):
+    run = executed_lab("02")
+    assert run.error is None, run.error
+    results, checks = results_of(run), checks_of(run)
+    before, after = results["win_rate_before"], results["win_rate_after"]
+    assert 0.0 <= before <= 1.0 and 0.0 <= after <= 1.0
+    assert after >= before + 0.15, (before, after)
+    assert after >= 0.65, after
+    assert results["eval_loss"]["end"] < results["eval_loss"]["start"]
+    assert results["reward_margin_mean"]["after"] > results["reward_margin_mean"]["before"]
+    for name in ("bt_loss_matches_library", "bt_loss_matches_trainer", "pad_eos_pitfall_shown",
+                 "reward_read_at_final_eos", "clean_pairs_handles_bad_pairs", "preprocess_matches_scoring",
+                 "score_matches_batched", "win_rate_matches_library", "win_rate_improves", "win_rate_after_high"):
+        assert checks[name]["passed"], f"{name}: {checks[name]['message']} (value {checks[name]['value']})"
+    assert checks["bt_loss_matches_trainer"]["value"] < 1e-6
+
+
+@pytest.mark.notebook
+def test_broken_pairs_in_a_local_file_are_dropped_and_counted(executed_lab, tmp_path_factory):
+    rows = pairwise(80, seed=11)
+    broken = ([{"prompt": "Say hi.", "chosen": "hi", "rejected": "hi"}] * 3
+              + [{"prompt": "Say hi.", "chosen": "", "rejected": "bye"}] * 2
+              + [{"prompt": "Say hi. " * 100, "chosen": "hi", "rejected": "bye"}] * 2)
+    with_eos = [{**r, "chosen": r["chosen"] + "<|endoftext|>"} for r in pairwise(5, seed=12)]
+    path = tmp_path_factory.mktemp("pairs") / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows + broken + with_eos) + "\n")
+    run = executed_lab("02", DATASET=str(path), MAX_STEPS=4)
+    assert run.error is None, run.error
+    cleaned = results_of(run)["pairs_after_cleaning"]
+    assert cleaned["dropped"] == len(broken)
+    assert cleaned["texts_with_eos_removed"] == len(with_eos)
+    assert cleaned["train"] + cleaned["test"] == len(rows) + len(with_eos)
+    assert "win_rate_after" in results_of(run), "the lab ran to the end"
