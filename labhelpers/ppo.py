@@ -140,7 +140,7 @@ def kl_penalized_rewards(scores: torch.Tensor, logprobs: torch.Tensor, ref_logpr
     rewards = -kl_coef * kl
     # with left padding each response ends in the last column; a generic mask also works: find its last 1
     last = mask.shape[1] - 1 - mask.flip(1).long().argmax(1)
-    rewards[torch.arange(len(scores)), last] += scores.to(rewards.dtype)
+    rewards[torch.arange(len(scores), device=rewards.device), last] += scores.to(rewards.dtype)
     return rewards, kl
 
 

@@ -1,0 +1,37 @@
+"""Lab 04 (RLHF with PPO), tiny profile: the learning effects the lab teaches, read from its records."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import results_of
+
+
+@pytest.fixture(scope="module")
+def lab04(executed_lab):
+    run = executed_lab("04")
+    assert run.error is None, f"lab 04 raised: {run.error} (see {run.output})"
+    return run
+
+
+@pytest.mark.notebook
+def test_ppo_raises_the_held_out_reward(lab04):
+    results = results_of(lab04)
+    assert results["reward_after"] >= results["reward_before"] + 0.2, results
+    assert 0.0 <= results["reward_before"] <= 1.0 and 0.0 <= results["reward_after"] <= 1.0
+
+
+@pytest.mark.notebook
+def test_the_kl_penalty_keeps_the_policy_close_and_fluent(lab04):
+    results = results_of(lab04)
+    assert 0.0 < results["kl_final"] < 18.0
+    assert results["kl_nokl"] > 2 * results["kl_held_out"]
+    fluency = results["ref_logprob"]
+    assert fluency["beta_0"] < fluency["beta"] <= fluency["start"] + 0.5
+
+
+@pytest.mark.notebook
+def test_every_check_of_lab04_passes(lab04):
+    checks = {r["name"]: r["passed"] for r in lab04.records if r["kind"] == "check"}
+    assert {"reinforce_matches_exact_gradient", "reward_sign_sets_update_direction", "gae_matches_library",
+            "clipped_loss_matches_library", "reward_improves", "no_kl_drifts_further"} <= set(checks)
+    assert all(checks.values()), checks
