@@ -159,7 +159,8 @@ def reward_token_index(input_ids: torch.Tensor, pad_token_id: int, rule: str = "
     * ``"before_first_pad"`` -- the token just before the *first* ``pad_token_id`` (the releases before
       that, which the original course ran). When pad equals eos, an eos inside a text cuts the text there.
 
-    A row without any pad token is read at its last position under both rules.
+    A row without any pad token is read at its last position under both rules, and so is a left-padded row
+    under ``"before_first_pad"`` (its first pad is at position 0, and ``-1`` wraps around).
     """
     if rule not in READ_RULES:
         raise ValueError(f"Unknown rule {rule!r}; choose one of {READ_RULES}.")
@@ -167,9 +168,9 @@ def reward_token_index(input_ids: torch.Tensor, pad_token_id: int, rule: str = "
     positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
     if rule == "last_non_pad":
         return (positions * (~is_pad)).argmax(-1)
-    first_pad = is_pad.int().argmax(-1)
-    # argmax of an all-zero row is 0: no pad at all means "read the last token", as in old transformers
-    return torch.where(is_pad.any(-1), first_pad - 1, torch.full_like(first_pad, input_ids.shape[-1] - 1)).clamp(min=0)
+    # as old transformers did: argmax finds the first pad (0 when there is none), and the modulo turns the
+    # resulting -1 into the last position, for rows without padding and for left-padded rows alike
+    return (is_pad.int().argmax(-1) - 1) % input_ids.shape[-1]
 
 
 def reward_at_positions(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,

@@ -110,7 +110,7 @@ def test_reward_token_index_rules():
                         [9, 9, 1, 2, 3, 4],   # left padding
                         [1, 2, 3, 9, 9, 9]])  # right padding
     assert reward.reward_token_index(ids, pad, "last_non_pad").tolist() == [3, 5, 5, 2]
-    assert reward.reward_token_index(ids, pad, "before_first_pad").tolist() == [1, 5, 0, 2]
+    assert reward.reward_token_index(ids, pad, "before_first_pad").tolist() == [1, 5, 5, 2]
     with pytest.raises(ValueError, match="rule"):
         reward.reward_token_index(ids, pad, "first")
 
