@@ -86,16 +86,17 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "04_ppo_rlhf": {
         # reward = P(POSITIVE) from the sentiment classifier, in [0, 1]; min_reward_gain is the check on it
         "common": {"seed": 42, "min_query_tokens": 2, "max_query_tokens": 8, "mini_batch_size": 16,
-                   "ppo_epochs": 4, "target_kl": 6.0},
+                   "ppo_epochs": 4, "target_kl": 6.0, "grpo_prompt_tokens": 4, "grpo_batch_size": 32},
         "full": {"model_name": "lvwerra/gpt2-imdb", "reward_model_name": "lvwerra/distilbert-imdb",
                  "dataset": "stanfordnlp/imdb", "n_train": 3000, "n_test": 128, "max_steps": 120,
                  "batch_size": 64, "learning_rate": 1.41e-5, "max_new_tokens": 16, "init_kl_coef": 0.1,
-                 "min_review_chars": 200, "min_reward_gain": 0.1, "cpu_threads": None, "minutes": 12,
-                 "gpu_memory_gb": 6},
+                 "min_review_chars": 200, "min_reward_gain": 0.1, "grpo_steps": 150, "grpo_learning_rate": 2e-5,
+                 "cpu_threads": None, "minutes": 15, "gpu_memory_gb": 6},
         "tiny": {"model_name": "zoo:tiny-gpt2-imdb", "reward_model_name": "zoo:tiny-sentiment",
                  "dataset": TINY_DATASET, "n_train": 512, "n_test": 64, "max_steps": 20, "batch_size": 32,
                  "learning_rate": 5e-4, "max_new_tokens": 12, "init_kl_coef": 0.2, "min_review_chars": 0,
-                 "min_reward_gain": 0.2, "cpu_threads": 1, "minutes": 1.5},
+                 "min_reward_gain": 0.2, "grpo_steps": 20, "grpo_learning_rate": 1e-3, "cpu_threads": 1,
+                 "minutes": 1.5},
     },
     "05_generation_parameters": {
         "common": {"seed": 42, "prompt": "the film was"},

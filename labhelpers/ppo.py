@@ -12,7 +12,9 @@ TRL 1.x removed them. This file is a compact, tested stand-in with the same idea
 6. :func:`clipped_policy_loss`,      PPO's clipped surrogate objectives (Schulman et al., 2017)
    :func:`clipped_value_loss`
 7. KL controllers                    a fixed ``β``, or one adapted towards a KL target (Ziegler et al., 2019)
-8. :class:`PPOConfig`, :class:`PPOTrainer`   the loop: rollout statistics, then several minibatch epochs
+8. :func:`generate_responses`,       sample responses in a left-padded batch; log-probs of given responses
+   :func:`response_logprobs`
+9. :class:`PPOConfig`, :class:`PPOTrainer`   the loop: rollout statistics, then several minibatch epochs
 
 Shapes used in the docstrings: ``B`` sequences in a batch, ``T`` tokens in the padded sequence
 ``query + response``, and ``T-1`` "actions": column ``t`` of a ``(B, T-1)`` tensor is about token
@@ -236,7 +238,46 @@ class AdaptiveKLController:
 
 
 # --------------------------------------------------------------------------------------------------
-# 8. Config and trainer
+# 8. Any causal LM: sample responses, and how likely a model finds given responses
+# --------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def generate_responses(model, tokenizer, queries: list[torch.Tensor], **generation_kwargs) -> list[torch.Tensor]:
+    """Sample one response per query (1-D token tensors in, 1-D token tensors out) in one left-padded batch.
+
+    Each response stops after its first end-of-sequence token (kept: ending is an action too).
+    """
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    input_ids, attention_mask = left_pad([q.cpu() for q in queries], pad_id)
+    generation_kwargs.setdefault("pad_token_id", pad_id)
+    out = model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                         position_ids=position_ids_from_mask(attention_mask).to(device), **generation_kwargs)
+    responses = []
+    for row in out[:, input_ids.shape[1]:].cpu():
+        ends = (row == tokenizer.eos_token_id).nonzero()
+        responses.append(row[: int(ends[0]) + 1] if len(ends) else row)
+    return responses
+
+
+@torch.no_grad()
+def response_logprobs(model, queries: list[torch.Tensor], responses: list[torch.Tensor],
+                      pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token ``log p(y_t | query, y_<t)`` of each response under ``model``.
+
+    Returns ``(logprobs, mask)``, both ``(B, T-1)``; the mask marks the response tokens. Used to measure
+    the KL to the reference and fluency (the reference model's log-prob of the policy's responses).
+    """
+    device = next(model.parameters()).device
+    input_ids, attention_mask = left_pad([torch.cat([q.cpu(), r.cpu()]) for q, r in zip(queries, responses)], pad_id)
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask,
+                   position_ids=position_ids_from_mask(attention_mask)).logits[:, :-1]
+    mask = response_mask([len(r) for r in responses], input_ids.shape[1] - 1).to(device)
+    return logprobs_of_tokens(logits, input_ids[:, 1:]), mask
+
+
+# --------------------------------------------------------------------------------------------------
+# 9. Config and trainer
 # --------------------------------------------------------------------------------------------------
 @dataclass
 class PPOConfig:
@@ -340,22 +381,9 @@ class PPOTrainer:
         self._bar = None
 
     # ---- rollouts ------------------------------------------------------------------------------
-    @torch.no_grad()
     def generate(self, queries: list[torch.Tensor], **generation_kwargs) -> list[torch.Tensor]:
-        """Sample one response per query (a list of 1-D token tensors), in one left-padded batch.
-
-        Each response stops after its first end-of-sequence token (kept: ending is an action too).
-        """
-        input_ids, attention_mask = left_pad(queries, self.pad_id)
-        generation_kwargs.setdefault("pad_token_id", self.pad_id)
-        out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),
-                                  position_ids=position_ids_from_mask(attention_mask).to(self.device),
-                                  **generation_kwargs)
-        responses = []
-        for row in out[:, input_ids.shape[1]:].cpu():
-            ends = (row == self.tokenizer.eos_token_id).nonzero()
-            responses.append(row[: int(ends[0]) + 1] if len(ends) else row)
-        return responses
+        """Sample one response per query with the policy (see :func:`generate_responses`)."""
+        return generate_responses(self.model, self.tokenizer, queries, **generation_kwargs)
 
     def batch_forward(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       with_values: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -489,23 +517,3 @@ class PPOTrainer:
         self._bar.update(1)
         if self.config.total_steps is not None and self.step_count >= self.config.total_steps:
             self._bar.close()
-
-
-# --------------------------------------------------------------------------------------------------
-# Evaluation helper: how likely a model finds given responses
-# --------------------------------------------------------------------------------------------------
-@torch.no_grad()
-def response_logprobs(model, queries: list[torch.Tensor], responses: list[torch.Tensor],
-                      pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token ``log p(y_t | query, y_<t)`` of each response under ``model``.
-
-    Returns ``(logprobs, mask)``, both ``(B, T-1)``; the mask marks the response tokens. Used to measure
-    the KL to the reference and fluency (the reference model's log-prob of the policy's responses).
-    """
-    device = next(model.parameters()).device
-    input_ids, attention_mask = left_pad([torch.cat([q.cpu(), r.cpu()]) for q, r in zip(queries, responses)], pad_id)
-    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask,
-                   position_ids=position_ids_from_mask(attention_mask)).logits[:, :-1]
-    mask = response_mask([len(r) for r in responses], input_ids.shape[1] - 1).to(device)
-    return logprobs_of_tokens(logits, input_ids[:, 1:]), mask
