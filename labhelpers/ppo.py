@@ -281,7 +281,7 @@ def response_logprobs(model, queries: list[torch.Tensor], responses: list[torch.
 # --------------------------------------------------------------------------------------------------
 @dataclass
 class PPOConfig:
-    """Settings of :class:`PPOTrainer`. The defaults follow the course's TRL ``PPOConfig``."""
+    """Settings of :class:`PPOTrainer`. Where the course's TRL ``PPOConfig`` had a default, it is kept."""
 
     learning_rate: float = 1.41e-5
     """AdamW learning rate of the policy and its value head."""
