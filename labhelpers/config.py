@@ -91,7 +91,7 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                  "dataset": "stanfordnlp/imdb", "n_train": 3000, "n_test": 128, "max_steps": 120,
                  "batch_size": 64, "learning_rate": 1.41e-5, "max_new_tokens": 16, "init_kl_coef": 0.1,
                  "min_review_chars": 200, "min_reward_gain": 0.1, "grpo_steps": 150, "grpo_learning_rate": 2e-5,
-                 "cpu_threads": None, "minutes": 15, "gpu_memory_gb": 6},
+                 "cpu_threads": None, "minutes": 15, "gpu_memory_gb": 10},
         "tiny": {"model_name": "zoo:tiny-gpt2-imdb", "reward_model_name": "zoo:tiny-sentiment",
                  "dataset": TINY_DATASET, "n_train": 512, "n_test": 64, "max_steps": 20, "batch_size": 32,
                  "learning_rate": 5e-4, "max_new_tokens": 12, "init_kl_coef": 0.2, "min_review_chars": 0,
