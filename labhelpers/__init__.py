@@ -6,9 +6,15 @@
 * :mod:`labhelpers.tiny`      the offline tiny model zoo (OPT, GPT-2, gpt2-imdb, a sentiment classifier)
 * :mod:`labhelpers.synthetic` seeded synthetic data with the real datasets' schemas
 * :mod:`labhelpers.data`      loaders: Hub id, local file or the tiny set, with schema checks
+* :mod:`labhelpers.formatting` Alpaca-style prompt formatting (lab 01)
+* :mod:`labhelpers.collators` the completion-only collator TRL no longer ships (lab 01)
+* :mod:`labhelpers.reward`    pair cleaning, reward scoring and win rate (lab 02)
+* :mod:`labhelpers.preferences` preference rows to prompt/chosen/rejected text, answer log-probs (lab 03)
+* :mod:`labhelpers.ppo`       LengthSampler and a small PPO trainer with a value head (lab 04)
 * :mod:`labhelpers.losses`    Bradley–Terry and DPO losses written from their formulas
 * :mod:`labhelpers.records`   result and check records read by the tests and the grader
 * :mod:`labhelpers.execute`   headless execution of the labs (``labhelpers run``)
+* :mod:`labhelpers.grading`, :mod:`labhelpers.student`  gradebook from executed notebooks, student versions
 """
 
 from .config import LabConfig, lab_config, resolve_profile
