@@ -41,6 +41,37 @@ def executed_lab(lab_out_dir):
     return run
 
 
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The zoo's GPT-2-style tokenizer with a distinct ``<pad>`` token (the fix lab 02 teaches)."""
+    from labhelpers.tiny import build_tokenizer
+
+    tok = build_tokenizer("gpt2")
+    tok.add_special_tokens({"pad_token": "<pad>"})
+    return tok
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    """A small, randomly initialised GPT-2 reward model (one output) that reads the last non-pad token."""
+    import torch
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=512, num_labels=1,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, pad_token_id=tokenizer.pad_token_id,
+                        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id)
+    m = GPT2ForSequenceClassification(config)
+    with torch.no_grad():  # a larger head than the default init, so rewards of a pair differ by O(1)
+        m.score.weight.normal_(0, 1.0)
+    return m.eval()
+
+
+def checks_of(run) -> dict:
+    """``{name: record}`` of a LabRun's check records."""
+    return {r["name"]: r for r in run.records if r["kind"] == "check"}
+
+
 def results_of(run) -> dict:
     """``{name: value}`` of a LabRun's result records."""
     return {r["name"]: r["value"] for r in run.records if r["kind"] == "result"}

@@ -7,16 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import results_of
+from conftest import checks_of, results_of
 
 from labhelpers import data
 from labhelpers.formatting import formatting_prompts_func
 
 SAMPLE = Path(__file__).parent / "data" / "code_alpaca_sample.json"
 
-
-def checks_of(run) -> dict:
-    return {r["name"]: r for r in run.records if r["kind"] == "check"}
 
 
 @pytest.mark.notebook

@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import results_of
+from conftest import checks_of, results_of
 
 from labhelpers.synthetic import pairwise
-
-
-def checks_of(run) -> dict:
-    return {r["name"]: r for r in run.records if r["kind"] == "check"}
 
 
 @pytest.mark.notebook

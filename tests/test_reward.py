@@ -15,26 +15,6 @@ from labhelpers.synthetic import POSITIVE_WORDS, pairwise
 from labhelpers.tiny import build_tokenizer
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    tok = build_tokenizer("gpt2")
-    tok.add_special_tokens({"pad_token": "<pad>"})
-    return tok
-
-
-@pytest.fixture(scope="module")
-def model(tokenizer):
-    from transformers import GPT2Config, GPT2ForSequenceClassification
-
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=512, num_labels=1,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, pad_token_id=tokenizer.pad_token_id)
-    m = GPT2ForSequenceClassification(config)
-    with torch.no_grad():
-        m.score.weight.normal_(0, 1.0)
-    return m.eval()
-
-
 def _ds(rows):
     return datasets.Dataset.from_list(rows)
 
