@@ -281,11 +281,12 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, *
 
     name = resolve_lab(lab)
     profile, reason = resolve_profile(profile)
+    known = {f.name for f in fields(LabConfig)}
     table = LAB_DEFAULTS[name]
     values: dict[str, Any] = {**table.get("common", {}), **table[profile]}
     for key, value in overrides.items():
         key_l = key.lower()
-        if key_l not in values and key_l not in {f.name for f in fields(LabConfig)}:
+        if key_l not in values and key_l not in known:
             raise ValueError(f"Unknown setting {key!r} for lab {name}; known settings: "
                              f"{', '.join(sorted(k.upper() for k in values))}.")
         if value is not None:
@@ -305,7 +306,6 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, *
         if key in values:
             values[key] = _resolve_zoo(values[key])
 
-    known = {f.name for f in fields(LabConfig)}
     direct = {k: v for k, v in values.items() if k in known}
     options = {k: v for k, v in values.items() if k not in known}
     cfg = LabConfig(lab=name, profile=profile, reason=reason, device=device, dtype=dtype,

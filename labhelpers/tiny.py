@@ -193,16 +193,27 @@ def _model_config(recipe: ZooRecipe, tokenizer):
     raise ValueError(f"Unknown architecture {recipe.architecture!r}")
 
 
-def _corpus_texts(recipe: ZooRecipe) -> list:
+def _corpus_texts(corpus: str, seed: int) -> list:
     from . import synthetic
 
-    if recipe.corpus == "mixed":
-        return synthetic.pretraining_corpus(4000, seed=recipe.seed)
-    if recipe.corpus == "reviews":
-        return [r["text"] for r in synthetic.imdb_reviews(2000, seed=recipe.seed + 7)]
-    if recipe.corpus == "labelled-reviews":
-        return synthetic.imdb_reviews(2000, seed=recipe.seed + 11)
-    raise ValueError(f"Unknown corpus {recipe.corpus!r}")
+    if corpus == "mixed":
+        return synthetic.pretraining_corpus(4000, seed=seed)
+    if corpus == "reviews":
+        return [r["text"] for r in synthetic.imdb_reviews(2000, seed=seed + 7)]
+    if corpus == "labelled-reviews":
+        return synthetic.imdb_reviews(2000, seed=seed + 11)
+    raise ValueError(f"Unknown corpus {corpus!r}")
+
+
+# The corpora are pure functions of their arguments: hash each once per process, not on every zoo_path call.
+@functools.cache
+def _corpus_digest(corpus: str, seed: int) -> str:
+    return _digest(_corpus_texts(corpus, seed))
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer_corpus_digest() -> str:
+    return _digest(_tokenizer_corpus())
 
 
 def _pretrain_lm(model, tokenizer, recipe: ZooRecipe, texts: list[str]) -> list[float]:
@@ -256,9 +267,8 @@ def recipe_key(name: str) -> str:
     """The cache key of a zoo model: a hash of its recipe, its parents', the corpus and the versions."""
     recipe = _recipe(name)
     parent = recipe_key(recipe.init_from) if recipe.init_from else None
-    corpus = _corpus_texts(recipe)
     payload = {"recipe": asdict(recipe), "parent": parent, "versions": _versions_key(),
-               "corpus": _digest(corpus), "tokenizer_corpus": _digest(_tokenizer_corpus()),
+               "corpus": _corpus_digest(recipe.corpus, recipe.seed), "tokenizer_corpus": _tokenizer_corpus_digest(),
                "tokenizer_vocab": TOKENIZER_VOCAB, "chat_template": CHAT_TEMPLATE}
     return _digest(payload)[:12]
 
@@ -303,9 +313,9 @@ def _build(recipe: ZooRecipe, path: Path) -> None:
     try:
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         if recipe.kind == "causal-lm":
-            losses = _pretrain_lm(model, tokenizer, recipe, _corpus_texts(recipe))
+            losses = _pretrain_lm(model, tokenizer, recipe, _corpus_texts(recipe.corpus, recipe.seed))
         else:
-            losses = _train_classifier(model, tokenizer, recipe, _corpus_texts(recipe))
+            losses = _train_classifier(model, tokenizer, recipe, _corpus_texts(recipe.corpus, recipe.seed))
     finally:
         torch.set_num_threads(threads)
     model.config.name_or_path = str(path)
