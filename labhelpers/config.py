@@ -271,11 +271,14 @@ def _is_hub_id(name) -> bool:
     return not os.path.exists(os.path.expanduser(name))
 
 
-def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, **overrides) -> LabConfig:
+def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, check_environment: bool = True,
+               **overrides) -> LabConfig:
     """Resolve one lab's config from :data:`LAB_DEFAULTS` and the parameters cell.
 
     ``overrides`` use the parameter names of the notebook (``MODEL_NAME=...``) or the field names
     (``model_name=...``); ``None`` keeps the default. Unknown names raise a ``ValueError``.
+    ``check_environment=False`` skips the Hub check and the full-on-CPU warning: for tools that only read a
+    profile's settings (the GPU benchmark builds the full profile's shapes without downloading anything).
     """
     from . import records
 
@@ -293,7 +296,7 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, *
             values[key_l] = value
 
     device, dtype = resolve_device_dtype()
-    if profile == "full":
+    if profile == "full" and check_environment:
         hub_things = [str(values[k]) for k in ("model_name", "reward_model_name", "dataset")
                       if _is_hub_id(values.get(k))]
         if hub_things:

@@ -1,0 +1,180 @@
+"""The trainer settings of every lab, in one place: the notebooks and the GPU benchmark build them here.
+
+Each function turns a :class:`~labhelpers.config.LabConfig` into the config object its trainer takes, so the
+full profile that ``benchmarks/gpu_full_profile.py`` measures is the one the notebooks train, not a copy.
+``**changes`` overrides any field (a benchmark shortens ``max_steps``, a lab names its ``output_dir``)::
+
+    args = sft_args(cfg)                          # lab 01
+    show_settings(args)                           # the settings that differ from the trainer's defaults
+
+Settings chosen because a benchmark measured them (``python benchmarks/run.py``) say so where they are set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from .config import LabConfig
+
+
+def _precision(cfg: LabConfig) -> dict[str, bool]:
+    # TRL configs default to bf16=True, which a CPU and a T4 cannot run: say what the device can do
+    return {"use_cpu": cfg.use_cpu, "bf16": cfg.bf16, "fp16": cfg.fp16}
+
+
+def _build(config_class, settings: dict[str, Any], changes: dict[str, Any]):
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise TypeError(f"{config_class.__name__} has no field(s) {', '.join(unknown)}.")
+    return config_class(**{**settings, **changes})
+
+
+def sft_args(cfg: LabConfig, *, completion_only_loss: bool = True, output_dir: str | None = None, **changes):
+    """Lab 01: ``SFTConfig`` for instruction tuning on prompt/completion rows.
+
+    Batches are drawn with ``train_sampling_strategy="group_by_length"``: rows of similar length share a batch,
+    so less of each batch is padding (``benchmarks/bench_sft.py`` measures it). The flattened ``padding_free``
+    form is not used: OPT's attention does not keep the flattened sequences apart without FlashAttention, which a
+    T4 and a CPU lack, so each answer would attend to the previous row's tokens (the benchmark's logit error).
+    """
+    from trl import SFTConfig
+
+    settings = dict(
+        output_dir=output_dir or cfg.output_dir,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear",
+        max_length=cfg.max_length,
+        completion_only_loss=completion_only_loss,
+        train_sampling_strategy="group_by_length",
+        activation_checkpointing=False,
+        logging_steps=max(1, cfg.max_steps // 25),
+        save_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        **_precision(cfg),
+    )
+    return _build(SFTConfig, settings, changes)
+
+
+def reward_args(cfg: LabConfig, **changes):
+    """Lab 02: ``RewardConfig``; evaluates on the held-out pairs every ``eval_steps`` and once at the start."""
+    from trl import RewardConfig
+
+    settings = dict(
+        output_dir=cfg.output_dir,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=0.1,  # a float below 1 is a fraction of max_steps
+        max_length=cfg.max_length,
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps",
+        eval_steps=cfg.eval_steps,
+        eval_on_start=True,
+        save_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        **_precision(cfg),
+    )
+    return _build(RewardConfig, settings, changes)
+
+
+def dpo_args(cfg: LabConfig, run_name: str = "dpo", loss_type=("sigmoid",), loss_weights=None, **changes):
+    """Lab 03: ``DPOConfig``; both of the lab's runs share it and differ only in the loss.
+
+    ``precompute_ref_log_probs=True``: the frozen reference model scores every pair once before training instead
+    of on every step, which gives the same numbers (the reference never changes) for less work
+    (``benchmarks/bench_rl.py`` measures it).
+    """
+    from trl import DPOConfig
+
+    settings = dict(
+        output_dir=os.path.join(cfg.output_dir, run_name),
+        beta=cfg.beta,
+        loss_type=list(loss_type),
+        loss_weights=None if loss_weights is None else list(loss_weights),
+        max_length=cfg.max_length,  # prompt + answer tokens, cut from the end
+        precompute_ref_log_probs=True,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear",
+        logging_steps=max(1, cfg.max_steps // 20),
+        eval_strategy="steps",
+        eval_steps=max(1, cfg.max_steps // 4),
+        activation_checkpointing=False,
+        save_strategy="no",
+        seed=cfg.seed,
+        report_to="none",
+        **_precision(cfg),
+    )
+    return _build(DPOConfig, settings, changes)
+
+
+def ppo_config(cfg: LabConfig, **changes):
+    """Lab 04: :class:`labhelpers.ppo.PPOConfig` with an adaptive KL penalty aiming at ``cfg.target_kl``."""
+    from .ppo import PPOConfig
+
+    settings = dict(learning_rate=cfg.learning_rate, mini_batch_size=cfg.mini_batch_size, ppo_epochs=cfg.ppo_epochs,
+                    init_kl_coef=cfg.init_kl_coef, adaptive_kl=True, target_kl=cfg.target_kl,
+                    total_steps=cfg.max_steps, seed=cfg.seed)
+    return _build(PPOConfig, settings, changes)
+
+
+def ppo_generation_kwargs(cfg: LabConfig, tokenizer) -> dict[str, Any]:
+    """Lab 04: how rollouts are sampled: the full distribution (no top-k, no top-p, temperature 1), because PPO's
+    probability ratios assume the responses were drawn from the policy itself."""
+    return {"do_sample": True, "top_k": 0, "top_p": 1.0, "temperature": 1.0, "max_new_tokens": cfg.max_new_tokens,
+            "pad_token_id": tokenizer.eos_token_id}
+
+
+def grpo_args(cfg: LabConfig, **changes):
+    """Lab 04, section 8: ``GRPOConfig``, 8 completions per prompt, the same sampling as the PPO rollouts."""
+    from trl import GRPOConfig
+
+    settings = dict(output_dir=os.path.join(cfg.output_dir, "grpo"), num_generations=8,
+                    per_device_train_batch_size=cfg.grpo_batch_size, max_completion_length=cfg.max_new_tokens,
+                    temperature=1.0, top_k=0, top_p=1.0, learning_rate=cfg.grpo_learning_rate, beta=0.04,
+                    max_steps=cfg.grpo_steps, logging_steps=max(1, cfg.grpo_steps // 4), save_strategy="no",
+                    activation_checkpointing=False, disable_dropout=True, seed=cfg.seed, report_to="none",
+                    **_precision(cfg))
+    return _build(GRPOConfig, settings, changes)
+
+
+def changed_settings(args) -> dict[str, Any]:
+    """The fields of a config that differ from a default one (what a lab chose).
+
+    The default is built the same way (``__post_init__`` fills in derived fields such as the accelerator config)
+    with the same output folder and device flags, so only the lab's own choices remain.
+    """
+    same_device = {k: getattr(args, k) for k in ("output_dir", "use_cpu", "bf16", "fp16") if hasattr(args, k)}
+    reference = type(args)(**same_device)
+    out = {}
+    for f in dataclasses.fields(args):
+        if f.init and _differs(getattr(args, f.name), getattr(reference, f.name)):
+            out[f.name] = getattr(args, f.name)
+    return out
+
+
+def _differs(value, default) -> bool:
+    try:
+        return bool(value != default)
+    except Exception:  # values without a plain equality (tensors, say) count as changed
+        return True
+
+
+def show_settings(args) -> None:
+    """Print the settings a lab chose, one per line, under the config's class name."""
+    changed = changed_settings(args)
+    width = max(map(len, changed), default=0)
+    print(f"{type(args).__name__}: {len(changed)} settings differ from the defaults")
+    for name, value in changed.items():
+        print(f"  {name:<{width}}  {getattr(value, 'value', value)!r}")  # enums print as their value
