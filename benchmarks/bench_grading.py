@@ -70,6 +70,42 @@ def crafted_notebook(path: Path) -> Path:
     return path
 
 
+def run(n: int = 100, repeat: int = 5, mode: str = "cli", notebook: str | None = None, verbose: bool = True) -> dict:
+    """Grade ``n`` copies of a notebook ``repeat`` times; returns the times and what the grader found."""
+    say = print if verbose else (lambda *a, **k: None)
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        source = Path(notebook) if notebook else crafted_notebook(tmp / f"{LAB}.ipynb")
+        lab = source.stem
+        subs = tmp / "class"
+        subs.mkdir()
+        for i in range(n):
+            shutil.copyfile(source, subs / f"student{i:03d}_{lab}.ipynb")
+        size = sum(p.stat().st_size for p in subs.iterdir())
+        say(f"{n} copies of {source.name} ({size / n / 1e3:.0f} KB each, {size / 1e6:.1f} MB in all); mode {mode}")
+
+        times = []
+        for r in range(repeat):
+            out = tmp / f"grades{r}"
+            started = time.perf_counter()
+            if mode == "cli":
+                done = subprocess.run([sys.executable, "-m", "labhelpers.cli", "grade", str(subs), "--out", str(out)],
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"labhelpers grade failed:\n{done.stdout}\n{done.stderr}")
+            else:
+                from labhelpers.grading import grade
+
+                grade([subs], out)
+            times.append(time.perf_counter() - started)
+            say(f"run {r + 1}: {times[-1]:.2f} s")
+        rows = (out / "gradebook.csv").read_text().strip().splitlines()[1:]
+        statuses = sorted({line.split(",")[2] for line in rows})
+    return {"notebooks": n, "graded": len(rows), "mode": mode, "kb_per_notebook": round(size / n / 1e3),
+            "runs_s": [round(t, 2) for t in times], "median_s": round(statistics.median(times), 2),
+            "statuses": statuses}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebook", help="an executed notebook to copy (default: a crafted one)")
@@ -78,42 +114,16 @@ def main() -> int:
     parser.add_argument("--mode", choices=("cli", "api"), default="cli")
     parser.add_argument("--budget", type=float, default=10.0, help="seconds the median may take (default 10)")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        tmp = Path(tmp)
-        source = Path(args.notebook) if args.notebook else crafted_notebook(tmp / f"{LAB}.ipynb")
-        lab = source.stem
-        subs = tmp / "class"
-        subs.mkdir()
-        for i in range(args.n):
-            shutil.copyfile(source, subs / f"student{i:03d}_{lab}.ipynb")
-        size = sum(p.stat().st_size for p in subs.iterdir())
-        print(f"{args.n} copies of {source.name} ({size / args.n / 1e3:.0f} KB each, {size / 1e6:.1f} MB in all); "
-              f"mode {args.mode}")
-
-        times = []
-        for r in range(args.repeat):
-            out = tmp / f"grades{r}"
-            started = time.perf_counter()
-            if args.mode == "cli":
-                done = subprocess.run([sys.executable, "-m", "labhelpers.cli", "grade", str(subs), "--out", str(out)],
-                                      capture_output=True, text=True)
-                if done.returncode != 0:
-                    print(done.stdout, done.stderr, file=sys.stderr)
-                    return 2
-            else:
-                from labhelpers.grading import grade
-
-                grade([subs], out)
-            times.append(time.perf_counter() - started)
-            print(f"run {r + 1}: {times[-1]:.2f} s")
-        rows = (out / "gradebook.csv").read_text().strip().splitlines()[1:]
-        statuses = {line.split(",")[2] for line in rows}
-        median = statistics.median(times)
-        print(f"graded {len(rows)} notebooks (statuses: {', '.join(sorted(statuses))})")
-        print(f"median {median:.2f} s over {args.repeat} runs (budget {args.budget:g} s): "
-              + ("OK" if median <= args.budget else "OVER BUDGET"))
-        return 0 if median <= args.budget else 1
+    try:
+        report = run(args.n, args.repeat, args.mode, args.notebook)
+    except RuntimeError as err:
+        print(err, file=sys.stderr)
+        return 2
+    median = report["median_s"]
+    print(f"graded {report['graded']} notebooks (statuses: {', '.join(report['statuses'])})")
+    print(f"median {median:.2f} s over {args.repeat} runs (budget {args.budget:g} s): "
+          + ("OK" if median <= args.budget else "OVER BUDGET"))
+    return 0 if median <= args.budget else 1
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import time
 from dataclasses import dataclass
 
 import torch
@@ -449,6 +450,7 @@ class PPOTrainer:
         mask = response_mask([len(r) for r in responses], input_ids.shape[1] - 1).to(self.device)
 
         # (a) score the rollouts as they were generated: old log-probs, values, reference log-probs
+        started = time.perf_counter()
         with torch.no_grad():
             old_logprobs, old_values, _ = self.batch_forward(self.model, input_ids, attention_mask, with_values=True)
             ref_logprobs, _, _ = self.batch_forward(self.ref_model, input_ids, attention_mask)
@@ -459,6 +461,8 @@ class PPOTrainer:
                 advantages = masked_whiten(advantages, mask)
 
         # (b) several epochs of minibatch updates on the same rollouts
+        self._sync()
+        forward_done = time.perf_counter()
         logs: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "clipfrac", "value_clipfrac",
                                                         "approx_kl", "entropy")}
         for _ in range(cfg.ppo_epochs):
@@ -488,6 +492,8 @@ class PPOTrainer:
                     logs["entropy"].append(masked_mean(entropy, m).item())
 
         # (c) adapt β to the KL the rollouts showed, and log
+        self._sync()
+        optimise_done = time.perf_counter()
         mean_kl = kl.sum(1).mean().item()
         self.kl_ctl.update(mean_kl, batch)
         self.step_count += 1
@@ -501,10 +507,17 @@ class PPOTrainer:
             "response_length": float(sum(len(r) for r in responses)) / batch,
             "return_mean": masked_mean(returns, mask).item(),
             **{k: sum(v) / len(v) for k, v in logs.items()},
+            # wall time of the step's two phases: (a) the no-grad passes over the rollouts, (b) the PPO epochs
+            "time_forward_s": forward_done - started,
+            "time_optimise_s": optimise_done - forward_done,
         }
         self.history.append(stats)
         self._progress(stats)
         return stats
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":  # CUDA runs asynchronously: wait for it, or the clock measures nothing
+            torch.cuda.synchronize(self.device)
 
     def _progress(self, stats: dict) -> None:
         if not self.config.show_progress:

@@ -62,7 +62,11 @@ def sft_args(cfg: LabConfig, *, completion_only_loss: bool = True, output_dir: s
 
 
 def reward_args(cfg: LabConfig, **changes):
-    """Lab 02: ``RewardConfig``; evaluates on the held-out pairs every ``eval_steps`` and once at the start."""
+    """Lab 02: ``RewardConfig``; evaluates on the held-out pairs every ``eval_steps`` and once at the start.
+
+    ``RewardConfig`` turns activation checkpointing on by default. gpt2 fits a T4 without it, and steps are faster
+    without it with identical losses (``benchmarks/bench_trainers.py``), so it is off.
+    """
     from trl import RewardConfig
 
     settings = dict(
@@ -78,6 +82,7 @@ def reward_args(cfg: LabConfig, **changes):
         eval_strategy="steps",
         eval_steps=cfg.eval_steps,
         eval_on_start=True,
+        activation_checkpointing=False,
         save_strategy="no",
         report_to="none",
         seed=cfg.seed,

@@ -229,6 +229,8 @@ def test_a_ppo_step_raises_a_rewarded_response_and_lowers_a_punished_one():
     ref_lp, mask = ppo.response_logprobs(trainer.ref_model, [query], [good], pad_id=0)
     assert ref_lp[mask].sum().item() == pytest.approx(good_before, abs=1e-5)
     assert stats["reward"] == pytest.approx(0.0) and stats["kl"] == pytest.approx(0.0, abs=1e-5)
+    # the step times its two phases; the minibatch epochs are the larger one (4 epochs of forward + backward)
+    assert 0 < stats["time_forward_s"] < stats["time_optimise_s"]
     for key in ("reward", "kl", "kl_coef", "entropy", "clipfrac", "value_loss", "policy_loss"):
         assert math.isfinite(stats[key]), key
     assert 0.0 <= stats["clipfrac"] <= 1.0 and stats["entropy"] > 0

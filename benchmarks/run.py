@@ -1,0 +1,151 @@
+"""The benchmark suite: one command measures the tiny profile and the training settings, and writes the results.
+
+    python benchmarks/run.py                      # everything, 3 repeats (about 15 minutes on 2 cores)
+    python benchmarks/run.py --only sft grading   # some parts
+    python benchmarks/run.py --repeats 1 --no-readme
+
+Parts (each a script of its own in this folder, runnable alone):
+
+1. ``labs``      every lab headless in the tiny profile: wall time split into kernel start, setup and the lab's
+                 own work, peak memory, and the total (``bench_labs.py``);
+2. ``sft``       SFT non-pad tokens/s with naive padding, dynamic padding, length-grouped batches, padding-free
+                 and packed batches, with the logit error of each (``bench_sft.py``);
+3. ``trainers``  lab 02 activation checkpointing, lab 03 ``precompute_ref_log_probs`` on/off, and the PPO
+                 iteration split into generation, scoring, forward passes and optimisation (``bench_trainers.py``);
+4. ``grading``   ``labhelpers grade`` on 100 executed notebooks (``bench_grading.py``).
+
+Writes ``benchmarks/results/tiny.json`` (every number) and ``benchmarks/results/tiny.md`` (tables), checks the
+course's targets, and replaces the part of README.md between the ``benchmarks:tiny`` markers with the tables.
+Parts not run keep their previous results in the JSON. Exits 1 when a target is missed. The GPU half is
+``gpu_full_profile.py``, run wherever CUDA is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LABS_PROFILE", "tiny")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_grading  # noqa: E402
+import bench_labs  # noqa: E402
+import bench_sft  # noqa: E402
+import bench_trainers  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("labs", "sft", "trainers", "grading")
+README_START, README_END = "<!-- benchmarks:tiny:start -->", "<!-- benchmarks:tiny:end -->"
+MIN_PADDING_FREE_SPEEDUP = 1.5
+GRADING_BUDGET_S = 10.0
+
+
+def machine() -> dict:
+    import torch
+    import transformers
+    import trl
+
+    return {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "trl": trl.__version__}
+
+
+def targets(results: dict) -> list[tuple[str, bool, str]]:
+    """(target, met, measured) for every target the suite checks; parts without results are skipped."""
+    out = []
+    labs = results.get("labs")
+    if labs:
+        for lab, row in labs["labs"].items():
+            out.append((f"{lab} ≤ {row['limit_s']} s", row["wall_s"] <= row["limit_s"], f"{row['wall_s']:.1f} s"))
+        out.append((f"all labs ≤ {labs['total_limit_s']} s", labs["total_wall_s"] <= labs["total_limit_s"],
+                    f"{labs['total_wall_s']:.1f} s"))
+        out.append(("every lab passes all its checks",
+                    all(s.startswith("passed") for row in labs["labs"].values() for s in row["status"]),
+                    "; ".join(f"{lab}: {', '.join(row['status'])}" for lab, row in labs["labs"].items())))
+    sft = results.get("sft")
+    if sft:
+        for model, m in sft["models"].items():
+            best = max(("padding_free", "packed_bfd"), key=lambda s: m["strategies"][s]["speedup_vs_max_length"])
+            ratio = m["strategies"][best]["speedup_vs_max_length"]
+            out.append((f"{model}: padding-free or packed ≥ {MIN_PADDING_FREE_SPEEDUP}× naive padding",
+                        ratio >= MIN_PADDING_FREE_SPEEDUP, f"{best} {ratio:.2f}×"))
+    grading = results.get("grading")
+    if grading:
+        out.append((f"grading {grading['notebooks']} notebooks ≤ {GRADING_BUDGET_S:g} s",
+                    grading["median_s"] <= GRADING_BUDGET_S, f"{grading['median_s']:.2f} s"))
+    return out
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    parts = [f"Measured by `python benchmarks/run.py` on {m['date']}: {m['cpus']} CPUs, torch {m['torch']}, "
+             f"transformers {m['transformers']}, TRL {m['trl']}. Medians; compare ratios measured in one run, not "
+             "absolute times across machines."]
+    if "labs" in results:
+        parts.append(bench_labs.markdown(results["labs"]))
+    if "sft" in results:
+        parts.append(bench_sft.markdown(results["sft"]))
+    if "trainers" in results:
+        parts.append(bench_trainers.markdown(results["trainers"]))
+    if "grading" in results:
+        g = results["grading"]
+        parts.append(f"`labhelpers grade` on {g['notebooks']} executed notebooks ({g['kb_per_notebook']} KB each, "
+                     f"command start-up included): median {g['median_s']:.2f} s.")
+    rows = ["| target | met | measured |", "|---|---|---|"]
+    rows += [f"| {name} | {'yes' if met else '**no**'} | {value} |" for name, met, value in targets(results)]
+    parts.append("\n".join(rows))
+    return "\n\n".join(parts) + "\n"
+
+
+def update_readme(readme: Path, table: str) -> bool:
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        print(f"{readme} has no {README_START} ... {README_END} block; the tables are only in benchmarks/results/")
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}", encoding="utf-8")
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--no-readme", action="store_true", help="leave README.md as it is")
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "tiny.json"
+    results = json.loads(json_path.read_text()) if json_path.exists() else {}
+    results["machine"] = machine()
+    runners = {"labs": lambda: bench_labs.run(None, args.repeats),
+               "sft": lambda: bench_sft.run(args.repeats),
+               "trainers": lambda: bench_trainers.run(args.repeats),
+               "grading": lambda: bench_grading.run(verbose=False)}
+    for part in PARTS:
+        if part in args.only:
+            print(f"== {part}", flush=True)
+            results[part] = runners[part]()
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    (out / "tiny.md").write_text(table)
+    print(table)
+    if not args.no_readme:
+        update_readme(ROOT / "README.md", table)
+    missed = [name for name, met, _ in targets(results) if not met]
+    print("all targets met" if not missed else f"targets missed: {'; '.join(missed)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
