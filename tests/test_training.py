@@ -47,11 +47,12 @@ def test_reward_and_dpo_args_carry_the_lab_table(profile):
 
 
 @pytest.mark.parametrize("profile", ["tiny", "full"])
-def test_cpu_configs_never_ask_for_bf16(profile):
+def test_cpu_configs_never_ask_for_bf16_and_never_report_or_save(profile):
     cfg = config("01", profile)  # this machine has no GPU: the device is the CPU in both profiles
     for args in (training.sft_args(cfg), training.reward_args(config("02", profile)),
                  training.dpo_args(config("03", profile)), training.grpo_args(config("04", profile))):
         assert args.use_cpu is True and args.bf16 is False and args.fp16 is False
+        assert args.report_to == [] and args.save_strategy == "no"  # no logging service, no checkpoints
 
 
 def test_ppo_config_and_sampling_follow_the_lab_table():
