@@ -12,6 +12,7 @@
 * :mod:`labhelpers.preferences` preference rows to prompt/chosen/rejected text, answer log-probs (lab 03)
 * :mod:`labhelpers.ppo`       LengthSampler and a small PPO trainer with a value head (lab 04)
 * :mod:`labhelpers.losses`    Bradley–Terry and DPO losses written from their formulas
+* :mod:`labhelpers.training`  every lab's trainer settings (SFT, reward, DPO, PPO, GRPO configs), in one place
 * :mod:`labhelpers.records`   result and check records read by the tests and the grader
 * :mod:`labhelpers.execute`   headless execution of the labs (``labhelpers run``)
 * :mod:`labhelpers.grading`, :mod:`labhelpers.student`  gradebook from executed notebooks, student versions
