@@ -27,21 +27,8 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-
-def _step_timer():
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        def __init__(self):
-            self.seconds, self._started = [], None
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self._started = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.seconds.append(time.perf_counter() - self._started)
-
-    return StepTimer()
+# the GPU benchmark's step timer and its reading of lab 04's sentiment scores serve here too
+from gpu_full_profile import StepTimer, positive_rewards  # noqa: E402
 
 
 def _losses(trainer) -> list[float]:
@@ -70,14 +57,14 @@ def reward_checkpointing(repeats: int, steps: int) -> dict:
             set_seed(cfg.seed)
             model = AutoModelForSequenceClassification.from_pretrained(cfg.model_name, num_labels=1)
             model.config.pad_token_id = tokenizer.pad_token_id
-            timer = _step_timer()
+            timer = StepTimer()
             with tempfile.TemporaryDirectory() as out:
                 args = reward_args(cfg, output_dir=out, max_steps=steps, eval_strategy="no", eval_on_start=False,
                                    logging_steps=1, disable_tqdm=True, activation_checkpointing=checkpointing)
                 trainer = RewardTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
                                         callbacks=[timer])
                 trainer.train()
-            runs[checkpointing].append(statistics.median(timer.seconds[1:]))
+            runs[checkpointing].append(statistics.median(timer.times[1:]))
             losses[checkpointing] = _losses(trainer)
     on, off = statistics.median(runs[True]), statistics.median(runs[False])
     return {"steps": steps, "step_s_checkpointing": round(on, 4), "step_s_no_checkpointing": round(off, 4),
@@ -106,7 +93,7 @@ def dpo_precompute(repeats: int) -> dict:
         for precompute in ((True, False) if r % 2 == 0 else (False, True)):
             set_seed(cfg.seed)
             policy = AutoModelForCausalLM.from_pretrained(cfg.model_name)
-            timer = _step_timer()
+            timer = StepTimer()
             with tempfile.TemporaryDirectory() as out:
                 # the lab's own length and evaluation schedule: what precomputing saves depends on both
                 args = dpo_args(cfg, output_dir=out, logging_steps=1, disable_tqdm=True,
@@ -116,7 +103,7 @@ def dpo_precompute(repeats: int) -> dict:
                                      eval_dataset=split["test"], processing_class=tokenizer, callbacks=[timer])
                 trainer.train()
                 totals[precompute].append(time.perf_counter() - started)
-            step_times[precompute].append(statistics.median(timer.seconds[1:]))
+            step_times[precompute].append(statistics.median(timer.times[1:]))
             losses[precompute] = _losses(trainer)
     return {"steps": cfg.max_steps, "pairs": len(split["train"]), "eval_pairs": len(split["test"]),
             "total_s_precompute": round(statistics.median(totals[True]), 2),
@@ -157,8 +144,7 @@ def ppo_split(repeats: int, steps: int) -> dict:
             responses = trainer.generate(queries, **generation_kwargs)
             generated = time.perf_counter()
             texts = [tokenizer.decode(torch.cat([q, a]), skip_special_tokens=True) for q, a in zip(queries, responses)]
-            scores = judge(texts, top_k=None, function_to_apply="softmax", batch_size=16)
-            rewards = [next(d["score"] for d in s if d["label"] == "POSITIVE") for s in scores]
+            rewards = positive_rewards(judge, texts)
             scored = time.perf_counter()
             stats = trainer.step(queries, responses, rewards)
             phases["generate"].append(generated - started)

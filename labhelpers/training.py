@@ -96,7 +96,7 @@ def dpo_args(cfg: LabConfig, run_name: str = "dpo", loss_type=("sigmoid",), loss
 
     ``precompute_ref_log_probs=True``: the frozen reference model scores every pair once before training instead
     of on every step, which gives the same numbers (the reference never changes) for less work
-    (``benchmarks/bench_rl.py`` measures it).
+    (``benchmarks/bench_trainers.py`` measures it).
     """
     from trl import DPOConfig
 
