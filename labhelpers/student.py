@@ -5,6 +5,9 @@ The lab notebooks hold their solutions. A student version is made from a lab by 
 * In a code cell, every block of lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` (each marker alone
   on its line) is replaced by a ``# TODO`` comment and ``raise NotImplementedError(...)``, indented like the
   ``BEGIN`` marker, so the cell fails loudly until the learner writes the code.
+* A solution block that only sets quiz answers (every line ``ANSWER_<NAME> = ...``, see :mod:`labhelpers.quiz`)
+  becomes ``ANSWER_<NAME> = None`` with a ``# TODO``, and nothing raises: the quiz check after it records an
+  unanswered (failed) question and the notebook runs on.
 * A markdown cell marked as solution is removed: it contains the line ``<!-- SOLUTION -->``, or its metadata
   tags include ``"solution"`` (worked answers, discussion of the exercise's result).
 * All outputs and execution counts are stripped, and the notebook metadata gets
@@ -21,6 +24,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import re
 from pathlib import Path
 
 BEGIN = "### BEGIN SOLUTION"
@@ -29,6 +33,8 @@ SOLUTION_MARKER = "<!-- SOLUTION -->"
 SOLUTION_TAG = "solution"
 TODO_COMMENT = "# TODO: write your solution here (the exercise above says what it must do), then delete the raise."
 TODO_RAISE = 'raise NotImplementedError("Exercise not done yet: write your solution in this cell.")'
+TODO_ANSWER = "# TODO: your answer (the question above says which kind)"
+ANSWER_LINE = re.compile(r"^(\s*)(ANSWER_[A-Z0-9_]+)\s*=")
 
 
 class StudentVersionError(ValueError):
@@ -66,6 +72,7 @@ def _replace_solutions(lines: list[str], where: str) -> tuple[list[str], int, li
     problems: list[str] = []
     blocks = 0
     open_at = None  # (line number, indentation) of an unclosed BEGIN
+    answers: list | None = None  # (indent, name) of each quiz answer of the open block; None once other code shows
     body = 0
     for n, line in enumerate(lines, 1):
         text = line.strip()
@@ -80,7 +87,7 @@ def _replace_solutions(lines: list[str], where: str) -> tuple[list[str], int, li
                                 f"(nested or missing {END}).")
                 continue
             indent = line[: len(line) - len(line.lstrip())]
-            open_at, body = (n, indent), 0
+            open_at, body, answers = (n, indent), 0, []
             out += [indent + TODO_COMMENT, indent + TODO_RAISE]
         elif text == END:
             if open_at is None:
@@ -88,10 +95,17 @@ def _replace_solutions(lines: list[str], where: str) -> tuple[list[str], int, li
                 continue
             if body == 0:
                 problems.append(f"{where}, line {open_at[0]}: the solution between the markers is empty.")
+            elif answers is not None:  # only quiz answers: blank each one instead of raising
+                out[-2:] = [f"{indent}{name} = None  {TODO_ANSWER}" for indent, name in answers]
             blocks += 1
             open_at = None
         elif open_at is not None:
             body += bool(text)
+            found = ANSWER_LINE.match(line)
+            if text and not text.startswith("#") and (found is None or answers is None):
+                answers = None
+            elif found:
+                answers.append(found.groups())
         else:
             out.append(line)
     if open_at is not None:
@@ -165,9 +179,16 @@ def student_version(nb: dict, lab: str | None = None) -> dict:
 
 
 def exercise_cells(nb: dict) -> list[int]:
-    """Indices (0-based) of the code cells that hold a solution block."""
+    """Indices (0-based) of the code cells whose student version raises (quiz-answer cells do not)."""
     return [i for i, c in enumerate(nb.get("cells", []))
-            if c.get("cell_type") == "code" and any(line.strip() == BEGIN for line in _lines(c))]
+            if c.get("cell_type") == "code" and TODO_RAISE in "\n".join(_replace_solutions(_lines(c), "")[0])]
+
+
+def quiz_cells(nb: dict) -> list[int]:
+    """Indices (0-based) of the code cells whose solution blocks only set quiz answers."""
+    return [i for i, c in enumerate(nb.get("cells", []))
+            if c.get("cell_type") == "code" and any(line.strip() == BEGIN for line in _lines(c))
+            and i not in exercise_cells(nb)]
 
 
 def write_student_versions(notebooks: list[Path], out_dir: Path) -> list[Path]:

@@ -13,6 +13,7 @@ import pytest
 from conftest import LABS
 
 from labhelpers.cli import main
+from labhelpers.records import read_records
 from labhelpers.student import (
     BEGIN,
     END,
@@ -21,6 +22,7 @@ from labhelpers.student import (
     StudentVersionError,
     exercise_cells,
     lint_lab,
+    quiz_cells,
     student_version,
 )
 
@@ -163,6 +165,26 @@ def test_mini_lab_student_version_stops_at_its_first_todo(tmp_path):
     run_until_first_todo(nb, student_version(nb, "99_mini"), tmp_path)
 
 
+def test_quiz_answers_become_none_and_the_notebook_runs_on(tmp_path):
+    """A block of only ANSWER_* lines is blanked to None (no raise); the quiz then records a failed check."""
+    nb = mini_lab()
+    nb.cells.insert(1, nbformat.v4.new_code_cell(
+        f"from labhelpers import quiz\n{BEGIN}\n# a comment may explain the answer\nANSWER_TIE_LOSS = 0.693\n{END}\n"
+        "quiz.check(\"02_tie_loss\", ANSWER_TIE_LOSS)"))
+    student = student_version(nb, "99_mini")
+    source = "".join(student["cells"][1]["source"])
+    assert source.split("\n")[1].startswith("ANSWER_TIE_LOSS = None  # TODO") and "0.693" not in source
+    assert TODO_RAISE not in source and exercise_cells(nb) == [4, 7] and quiz_cells(nb) == [1]
+    mixed = "".join(student_version(_with_cell(f"{BEGIN}\nANSWER_X = 1\ny = 2\n{END}"))["cells"][-1]["source"])
+    assert TODO_RAISE in mixed and "ANSWER_X" not in mixed, "other code in the block: an ordinary exercise"
+    src, out = tmp_path / "quiz.ipynb", tmp_path / "quiz_out.ipynb"
+    student["cells"] = student["cells"][:2]
+    src.write_text(json.dumps(student))
+    pm.execute_notebook(str(src), str(out), kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    [record] = read_records(out)
+    assert (record["name"], record["passed"]) == ("quiz_02_tie_loss", False)
+
+
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_lab_passes_the_lint(stem):
     assert lint_lab(json.loads((LABS / f"{stem}.ipynb").read_text()), stem) == []
@@ -174,4 +196,13 @@ def test_lab_student_version_stops_at_its_first_todo(stem, tmp_path):
     solution = json.loads((LABS / f"{stem}.ipynb").read_text())
     student = student_version(solution, stem)
     assert student["metadata"]["labhelpers"]["lab"] == stem
-    run_until_first_todo(solution, student, tmp_path, parameters={"PROFILE": "tiny"})
+    if exercise_cells(solution):
+        run_until_first_todo(solution, student, tmp_path, parameters={"PROFILE": "tiny"})
+        return
+    # a lab whose only exercises are self-check questions runs to the end, every question unanswered
+    src, out = tmp_path / "student.ipynb", tmp_path / "student_out.ipynb"
+    src.write_text(json.dumps(student))
+    pm.execute_notebook(str(src), str(out), parameters={"PROFILE": "tiny"}, kernel_name="python3",
+                        progress_bar=False, cwd=str(tmp_path), execution_timeout=600)
+    quizzes = [r for r in read_records(out) if r["name"].startswith("quiz_")]
+    assert len(quizzes) == len(quiz_cells(solution)) >= 3 and not any(r["passed"] for r in quizzes)
