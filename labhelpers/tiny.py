@@ -9,6 +9,7 @@ zoo name                stands in for                        what it is
 ``tiny-gpt2``           ``gpt2``                             GPT-2 causal LM, briefly pre-trained
 ``tiny-gpt2-imdb``      ``lvwerra/gpt2-imdb``                ``tiny-gpt2`` trained on more reviews
 ``tiny-sentiment``      ``lvwerra/distilbert-imdb``          DistilBERT classifier, NEGATIVE/POSITIVE
+``tiny-qwen2``          ``Qwen/Qwen2.5-0.5B-Instruct``       Qwen2 causal LM, briefly pre-trained
 ======================  ===================================  =====================================
 
 They share one byte-level BPE vocabulary trained with the ``tokenizers`` library on the synthetic corpus of
@@ -35,9 +36,16 @@ from pathlib import Path
 
 ZOO_VERSION = 1
 SPECIAL_TOKENS = ["<pad>", "</s>", "<|endoftext|>", "<unk>", "<s>"]
+# Every turn is "### Role:\n<content>\n\n". An assistant turn's content and the EOS token after it sit between
+# {% generation %} markers: apply_chat_template(..., return_assistant_tokens_mask=True), and so TRL's
+# assistant_only_loss, trains exactly those tokens, the EOS included, so a tuned model learns to end its turn.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '### Assistant:\\n' }}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\\n\\n' }}"
+    "{% else %}"
     "{{ '### ' + message['role'] | capitalize + ':\\n' + message['content'] + '\\n\\n' }}"
+    "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '### Assistant:\\n' }}{% endif %}"
 )
@@ -84,6 +92,9 @@ RECIPES: dict[str, ZooRecipe] = {
                   init_from="tiny-gpt2", corpus="reviews", learning_rate=2e-3),
         ZooRecipe("tiny-sentiment", "lvwerra/distilbert-imdb", "classifier", "distilbert", steps=100,
                   corpus="labelled-reviews", learning_rate=1e-3, block_size=48),
+        # lab 06: the architecture of Qwen2.5 (grouped-query attention with 2 key/value heads, SwiGLU MLP, tied
+        # embeddings), so the LoRA target modules and the memory formula are the same in both profiles
+        ZooRecipe("tiny-qwen2", "Qwen/Qwen2.5-0.5B-Instruct", "causal-lm", "qwen2", steps=160, batch_size=16),
     ]
 }
 
@@ -157,11 +168,14 @@ def build_tokenizer(style: str):
             single="</s> $A", pair="</s> $A </s> $B", special_tokens=[("</s>", bos_id)])
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="</s>", eos_token="</s>",
                                        pad_token="<pad>", unk_token="<unk>")
+    elif style == "qwen2":  # like Qwen2.5: no BOS token, nothing prepended, a pad token distinct from EOS
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<pad>",
+                                       unk_token="<unk>")
     elif style == "classifier":
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>",
                                        bos_token="<s>", eos_token="</s>")
     else:
-        raise ValueError(f"Unknown tokenizer style {style!r}; choose 'gpt2', 'opt' or 'classifier'.")
+        raise ValueError(f"Unknown tokenizer style {style!r}; choose 'gpt2', 'opt', 'qwen2' or 'classifier'.")
     fast.chat_template = CHAT_TEMPLATE
     fast.model_max_length = 256
     return fast
@@ -171,7 +185,7 @@ def build_tokenizer(style: str):
 # Models
 # --------------------------------------------------------------------------------------------------
 def _model_config(recipe: ZooRecipe, tokenizer):
-    from transformers import DistilBertConfig, GPT2Config, OPTConfig
+    from transformers import DistilBertConfig, GPT2Config, OPTConfig, Qwen2Config
 
     vocab = len(tokenizer)
     if recipe.architecture == "opt":
@@ -184,6 +198,12 @@ def _model_config(recipe: ZooRecipe, tokenizer):
         return GPT2Config(vocab_size=vocab, n_embd=recipe.hidden, n_layer=recipe.layers, n_head=recipe.heads,
                           n_positions=recipe.max_positions, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                           bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    if recipe.architecture == "qwen2":
+        return Qwen2Config(vocab_size=vocab, hidden_size=recipe.hidden, intermediate_size=4 * recipe.hidden,
+                           num_hidden_layers=recipe.layers, num_attention_heads=recipe.heads,
+                           num_key_value_heads=recipe.heads // 2, max_position_embeddings=recipe.max_positions,
+                           tie_word_embeddings=True, attention_dropout=0.0, pad_token_id=tokenizer.pad_token_id,
+                           bos_token_id=None, eos_token_id=tokenizer.eos_token_id)
     if recipe.architecture == "distilbert":
         return DistilBertConfig(vocab_size=vocab, dim=recipe.hidden, n_layers=recipe.layers, n_heads=recipe.heads,
                                 hidden_dim=4 * recipe.hidden, max_position_embeddings=recipe.max_positions,
@@ -299,7 +319,7 @@ def _build(recipe: ZooRecipe, path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 
     started = time.perf_counter()
-    style = {"opt": "opt", "gpt2": "gpt2", "distilbert": "classifier"}[recipe.architecture]
+    style = {"opt": "opt", "gpt2": "gpt2", "qwen2": "qwen2", "distilbert": "classifier"}[recipe.architecture]
     tokenizer = build_tokenizer(style)
     set_seed(recipe.seed)
     if recipe.init_from:
