@@ -15,10 +15,12 @@
 * :mod:`labhelpers.training`  every lab's trainer settings (SFT, reward, DPO, PPO, GRPO configs), in one place
 * :mod:`labhelpers.records`   result and check records read by the tests and the grader
 * :mod:`labhelpers.execute`   headless execution of the labs (``labhelpers run``)
+* :mod:`labhelpers.quiet`     hides the known upstream warnings a learner cannot act on, each with its reason
 * :mod:`labhelpers.grading`, :mod:`labhelpers.student`  gradebook from executed notebooks, student versions
 """
 
 from .config import LabConfig, lab_config, resolve_profile
+from .quiet import quiet_known_warnings
 from .records import record_check, record_result, show_summary
 
 __version__ = "0.1.0"
@@ -26,7 +28,7 @@ __version__ = "0.1.0"
 COURSE_REPO = "https://github.com/llm-finetuning-labs/llm-finetuning-labs"
 
 __all__ = ["LabConfig", "lab_config", "resolve_profile", "record_check", "record_result", "show_summary",
-           "print_versions", "set_seed"]
+           "print_versions", "set_seed", "quiet_known_warnings"]
 
 
 def print_versions() -> None:

@@ -1,0 +1,94 @@
+"""Keep warnings that a learner cannot act on out of the lab notebooks, and let every other warning through.
+
+Each entry of :data:`KNOWN_WARNINGS` names one upstream warning, matched as narrowly as its text allows, and says
+why a learner can ignore it. The setup cell of every lab calls :func:`quiet_known_warnings` right after
+``import labhelpers``. A warning not listed here still reaches the notebook: it may be about the learner's own code.
+
+What is deliberately *not* here:
+
+* tqdm's ``TqdmWarning: IProgress not found``: its fix is installing ``ipywidgets`` (a runtime dependency of the
+  labs), after which progress bars are widgets in JupyterLab and one output per bar in a saved notebook.
+* Warnings raised by ``labhelpers`` itself (a response template not found, dropped preference rows): they report
+  something about the learner's data.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KnownWarning:
+    """One upstream warning that the labs hide, and why."""
+
+    name: str
+    reason: str
+    message: str
+    """Regular expression matched against the start of the message (``warnings.filterwarnings`` semantics)."""
+    category: type[Warning] | None = None
+    """For a ``warnings.warn`` warning: its category. ``None`` for a message sent to a logger."""
+    module: str = ""
+    """``warnings.warn``: the module that warns. A logger message: the logger's name."""
+
+
+KNOWN_WARNINGS: tuple[KnownWarning, ...] = (
+    KnownWarning(
+        name="trl-gradient-checkpointing-default",
+        reason="TRL's configs give the renamed field `gradient_checkpointing` a default of True, so transformers "
+               "warns about the old name whenever a TRL config is built without `activation_checkpointing`, "
+               "including the default configs that `labhelpers.training.show_settings` compares against. The "
+               "labs set `activation_checkpointing` themselves.",
+        message=r"`gradient_checkpointing(_kwargs)?` is deprecated",
+        category=FutureWarning,
+        module=r"transformers\.training_args",
+    ),
+    KnownWarning(
+        name="trl-is-gradient-checkpointing",
+        reason="TRL's generation helpers read the deprecated property `model.is_gradient_checkpointing` inside "
+               "GRPOTrainer and DPOTrainer; no code of the lab touches it.",
+        message=r"`is_gradient_checkpointing` is deprecated",
+        category=FutureWarning,
+        module=r"transformers\.modeling_utils",
+    ),
+)
+
+
+class _KnownMessageFilter(logging.Filter):
+    """Drops a logger's records whose message starts with one of the known patterns."""
+
+    def __init__(self, patterns: list[str]):
+        super().__init__()
+        import re
+
+        self.patterns = [re.compile(p) for p in patterns]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not any(p.match(text) for p in self.patterns)
+
+
+_installed_filters: dict[str, _KnownMessageFilter] = {}
+
+
+def quiet_known_warnings() -> tuple[KnownWarning, ...]:
+    """Hide the warnings of :data:`KNOWN_WARNINGS` in this process and return them.
+
+    Safe to call more than once (re-running a setup cell adds nothing). Hidden warnings are still raised by
+    ``warnings.catch_warnings(record=True)`` blocks and ``pytest.warns``, which install their own filters.
+    """
+    logger_patterns: dict[str, list[str]] = {}
+    for known in KNOWN_WARNINGS:
+        if known.category is not None:
+            warnings.filterwarnings("ignore", message=known.message, category=known.category, module=known.module)
+        else:
+            logger_patterns.setdefault(known.module, []).append(known.message)
+    for logger_name, patterns in logger_patterns.items():
+        logger = logging.getLogger(logger_name)
+        old = _installed_filters.get(logger_name)
+        if old is not None:
+            logger.removeFilter(old)
+        _installed_filters[logger_name] = _KnownMessageFilter(patterns)
+        logger.addFilter(_installed_filters[logger_name])
+    return KNOWN_WARNINGS
