@@ -25,7 +25,6 @@ from typing import Any
 
 from .records import record_check
 
-POINTS = 1  # every self-check question is worth one point
 
 
 @dataclass(frozen=True)
@@ -189,13 +188,13 @@ def check(name: str, answer: Any, *, correct: Any = None, **figures: Any) -> boo
     right = _normalise(name, question, right)
     variable = "ANSWER_" + name.split("_", 1)[1].upper()
     if answer is None:
-        record_check(f"quiz_{name}", False, points=POINTS,
+        record_check(f"quiz_{name}", False,
                      message=f"not answered yet: set {variable} in this cell and run it again")
         return False
     given = _normalise(name, question, answer)
     passed = given == right if question.choices else abs(given - right) <= question.tolerance + 1e-12
     shown = f"({right})" if question.choices else f"{right:.4g}"
-    record_check(f"quiz_{name}", passed, value=given, threshold=right, points=POINTS,
+    record_check(f"quiz_{name}", passed, value=given, threshold=right,
                  message="right" if passed else f"not quite: the answer is {shown}")
     _show(question.explanation.format(**figures))
     return passed

@@ -1,0 +1,72 @@
+"""Lab 00: the pipeline figure is drawn and names every lab, the links lead to real notebooks, the quizzes pass
+with the solutions and fail (without stopping the notebook) in the student version."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import papermill as pm
+import pytest
+from conftest import LABS, checks_of
+
+from labhelpers import course
+from labhelpers.config import LAB_DEFAULTS
+from labhelpers.records import read_records
+from labhelpers.student import student_version
+
+STEM = "00_overview"
+LINK = re.compile(r"\]\((\d\d_[a-z_]+\.ipynb)(#[^)]*)?\)")
+
+
+@pytest.fixture(scope="module")
+def run(executed_lab):
+    return executed_lab("00")
+
+
+def test_every_lab_has_a_box_and_the_boxes_do_not_overlap():
+    assert sorted(course.stage_labs()) == sorted(LAB_DEFAULTS)
+    boxes = [(s.x, s.y) for s in course.STAGES]
+    assert len(set(boxes)) == len(boxes)
+    keys = {s.key for s in course.STAGES}
+    assert all(a in keys and b in keys for a, b, _ in course.ARROWS)
+
+
+@pytest.mark.notebook
+def test_the_overview_draws_the_figure_and_records_its_checks(run):
+    assert run.error is None, run.error
+    checks = checks_of(run)
+    assert checks["pipeline_names_every_lab"]["passed"] and checks["pipeline_names_every_lab"]["value"] == 5
+    quizzes = [name for name in checks if name.startswith("quiz_")]
+    assert len(quizzes) >= 3 and all(checks[name]["passed"] for name in quizzes)
+    nb = json.loads(open(run.output).read())
+    images = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) == 1, "one figure: the pipeline"
+
+
+@pytest.mark.parametrize("stem", sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb")))
+def test_each_lab_links_to_existing_labs_and_places_itself_in_the_pipeline(stem):
+    nb = json.loads((LABS / f"{stem}.ipynb").read_text())
+    text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    targets = {m.group(1) for m in LINK.finditer(text)} - {f"{stem}.ipynb"}
+    assert targets, f"{stem} links to no other lab"
+    assert all((LABS / t).exists() for t in targets), targets
+    if stem != STEM:
+        first, last = "".join(nb["cells"][0]["source"]), "".join(nb["cells"][-2]["source"])
+        assert "00_overview.ipynb" in first, f"{stem}'s first cell does not say where it sits in the pipeline"
+        assert "next" in last.lower() and LINK.search(last), f"{stem}'s closing cell names no next lab"
+
+
+@pytest.mark.notebook
+def test_the_student_version_runs_to_the_end_with_every_quiz_unanswered(tmp_path):
+    solution = json.loads((LABS / f"{STEM}.ipynb").read_text())
+    src, out = tmp_path / "student.ipynb", tmp_path / "out.ipynb"
+    src.write_text(json.dumps(student_version(solution, STEM)))
+    pm.execute_notebook(str(src), str(out), parameters={"PROFILE": "tiny"}, kernel_name="python3",
+                        progress_bar=False, cwd=str(tmp_path), execution_timeout=300)
+    checks = {r["name"]: r for r in read_records(out) if r["kind"] == "check"}
+    quizzes = [r for name, r in checks.items() if name.startswith("quiz_")]
+    assert len(quizzes) >= 3 and not any(r["passed"] for r in quizzes)
+    assert all("not answered yet" in r["message"] for r in quizzes)
+    assert checks["pipeline_names_every_lab"]["passed"], "the rest of the lab still runs"
