@@ -106,17 +106,21 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# The course overview (lab 00) trains nothing, so it has no config and no row in LAB_DEFAULTS.
+OVERVIEW_LAB = "00_overview"
+
+
 def lab_names() -> list[str]:
-    return list(LAB_DEFAULTS)
+    return [OVERVIEW_LAB, *LAB_DEFAULTS]
 
 
 def resolve_lab(lab: str) -> str:
     """``"01"``, ``"1"``, ``"01_instruction_tuning"`` or ``"01_instruction_tuning.ipynb"`` -> the lab's stem."""
     key = str(lab).removesuffix(".ipynb").rsplit("/", 1)[-1]
-    for name in LAB_DEFAULTS:
+    for name in lab_names():
         if key == name or (key.isdigit() and int(key) == int(name.split("_", 1)[0])):
             return name
-    raise ValueError(f"Unknown lab {lab!r}; the labs are {', '.join(LAB_DEFAULTS)} (or their numbers).")
+    raise ValueError(f"Unknown lab {lab!r}; the labs are {', '.join(lab_names())} (or their numbers).")
 
 
 # --------------------------------------------------------------------------------------------------
