@@ -12,11 +12,12 @@ the overrides that are not ``None``, prints a short table, and returns a :class:
 from __future__ import annotations
 
 import os
-import socket
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
+
+from . import hub
 
 PROFILES = ("auto", "tiny", "full")
 TINY_DATASET = "tiny"  # the DATASET value that means "the built-in synthetic set"
@@ -134,8 +135,12 @@ def _check_profile(profile: str, source: str) -> str:
     return value
 
 
-def resolve_profile(profile: str | None = "auto") -> tuple[str, str]:
-    """Return ``(profile, reason)`` where profile is ``"tiny"`` or ``"full"``."""
+def resolve_profile(profile: str | None = "auto", hub_ids: dict[str, str] | None = None) -> tuple[str, str]:
+    """Return ``(profile, reason)`` where profile is ``"tiny"`` or ``"full"``.
+
+    ``auto`` picks ``full`` on a CUDA GPU when every id of ``hub_ids`` (``{repo_id: "model"|"dataset"}``, the
+    lab's full-profile models and data) can be had from the Hugging Face cache or the Hub, else ``tiny``.
+    """
     profile = _check_profile(profile or "auto", "PROFILE")
     if profile != "auto":
         return profile, f"PROFILE={profile!r} was set in the parameters cell"
@@ -146,43 +151,65 @@ def resolve_profile(profile: str | None = "auto") -> tuple[str, str]:
             return value, f"the environment variable LABS_PROFILE={env!r} overrides 'auto'"
     import torch
 
-    if torch.cuda.is_available():
-        return "full", f"'auto' found a CUDA GPU ({torch.cuda.get_device_name(0)})"
-    return "tiny", "'auto' found no CUDA GPU, so it runs the offline tiny profile"
+    if not torch.cuda.is_available():
+        return "tiny", "'auto' found no CUDA GPU, so it runs the offline tiny profile"
+    gpu = torch.cuda.get_device_name(0)
+    missing = [loc for loc in hub.locate_all(hub_ids or {}) if not loc.found]
+    if missing:
+        names = ", ".join(f"{loc.repo_id} ({loc.problem})" for loc in missing)
+        return "tiny", f"'auto' found a CUDA GPU ({gpu}) but cannot get {names}, so it runs the offline tiny profile"
+    return "full", f"'auto' found a CUDA GPU ({gpu})"
 
 
-def resolve_device_dtype() -> tuple[str, str]:
-    """``("cuda", "bfloat16")`` on Ampere or newer, ``("cuda", "float16")`` on a T4, else ``("cpu", "float32")``."""
+def native_bf16() -> bool:
+    """bf16 in hardware (compute capability >= 8), not the emulation torch also counts by default.
+
+    On a T4 (7.5) ``torch.cuda.is_bf16_supported()`` is True because a bf16 tensor can be allocated there,
+    but its matrix products then run without tensor cores, about twice as slow as fp16.
+    """
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda", "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    return "cpu", "float32"
+    return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
+def resolve_device_dtype(profile: str = "full", device: str | None = None) -> tuple[str, str]:
+    """The device and dtype a lab trains in.
+
+    ``full``: ``("cuda", "bfloat16")`` on compute capability >= 8, ``("cuda", "float16")`` on older GPUs such as
+    a T4, ``("cpu", "float32")`` without a GPU. ``tiny`` stays on ``("cpu", "float32")`` (its exact checks
+    assume fp32) unless ``device="cuda"`` asks for the GPU. An explicit ``device`` always wins.
+    """
+    import torch
+
+    if device is None:
+        device = "cuda" if profile == "full" and torch.cuda.is_available() else "cpu"
+    device = str(device).strip().lower()
+    if device not in {"cpu", "cuda"}:
+        raise ValueError(f"DEVICE must be 'cpu' or 'cuda' (or None for the profile's choice), not {device!r}.")
+    if device == "cpu":
+        return "cpu", "float32"
+    if not torch.cuda.is_available():
+        raise ValueError("DEVICE='cuda' was asked for, but torch sees no CUDA GPU (torch.cuda.is_available() is "
+                         "False). Use DEVICE=None, or install a CUDA build of torch on a machine with a GPU.")
+    return "cuda", "bfloat16" if native_bf16() else "float16"
+
+
+# Kept for `labhelpers doctor`: a one-line answer to "can this machine reach the Hub?".
 def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
-    """Whether the Hugging Face Hub can be reached, and why not."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        return False, "HF_HUB_OFFLINE is set"
-    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    """Whether the Hugging Face Hub answers, asked through huggingface_hub's own session (proxies, HF_ENDPOINT)."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    if hub.offline_mode():
+        return False, "HF_HUB_OFFLINE is set (models and datasets load from the Hugging Face cache only)"
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True, f"{host} answered"
-    except OSError as err:
-        return False, f"{host} is unreachable ({err.__class__.__name__}: {err})"
+        get_session().head(f"{constants.ENDPOINT}/api/models/gpt2", timeout=timeout)
+        return True, f"{constants.ENDPOINT} answered"
+    except Exception as err:
+        return False, f"{constants.ENDPOINT} is unreachable ({type(err).__name__})"
 
 
-class HubUnreachableError(RuntimeError):
-    """The ``full`` profile needs the Hugging Face Hub, which cannot be reached."""
-
-
-def require_hub(what: str) -> None:
-    ok, why = hub_reachable()
-    if not ok:
-        raise HubUnreachableError(
-            f"The 'full' profile loads {what} from the Hugging Face Hub, but the Hub cannot be reached "
-            f"({why}). Connect to the internet, or set PROFILE = \"tiny\" in the parameters cell "
-            f"(or LABS_PROFILE=tiny) to run offline with the built-in tiny models and data.")
+HubUnavailableError = hub.HubUnavailableError
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,19 +302,18 @@ def _is_hub_id(name) -> bool:
     return not os.path.exists(os.path.expanduser(name))
 
 
-def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, check_environment: bool = True,
-               **overrides) -> LabConfig:
-    """Resolve one lab's config from :data:`LAB_DEFAULTS` and the parameters cell.
+MODEL_KEYS = ("model_name", "reward_model_name", "ref_model_name")
 
-    ``overrides`` use the parameter names of the notebook (``MODEL_NAME=...``) or the field names
-    (``model_name=...``); ``None`` keeps the default. Unknown names raise a ``ValueError``.
-    ``check_environment=False`` skips the Hub check and the full-on-CPU warning: for tools that only read a
-    profile's settings (the GPU benchmark builds the full profile's shapes without downloading anything).
-    """
-    from . import records
 
-    name = resolve_lab(lab)
-    profile, reason = resolve_profile(profile)
+def full_profile_hub_ids(values: dict[str, Any]) -> dict[str, str]:
+    """``{repo_id: "model"|"dataset"}`` of the Hub ids among a profile's values (local paths are not ids)."""
+    ids = {str(values[k]): "model" for k in MODEL_KEYS if _is_hub_id(values.get(k))}
+    if _is_hub_id(values.get("dataset")):
+        ids[str(values["dataset"])] = "dataset"
+    return ids
+
+
+def _merged_values(name: str, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
     known = {f.name for f in fields(LabConfig)}
     table = LAB_DEFAULTS[name]
     values: dict[str, Any] = {**table.get("common", {}), **table[profile]}
@@ -295,24 +321,51 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
         key_l = key.lower()
         if key_l not in values and key_l not in known:
             raise ValueError(f"Unknown setting {key!r} for lab {name}; known settings: "
-                             f"{', '.join(sorted(k.upper() for k in values))}.")
+                             f"{', '.join(sorted({k.upper() for k in values} | {'DEVICE'}))}.")
+        if key_l in {"lab", "profile", "reason", "options", "dtype", "output_dir"}:
+            raise ValueError(f"{key!r} is set by lab_config itself and cannot be overridden; use PROFILE for the "
+                             "profile and DEVICE for the device (the dtype follows the device).")
         if value is not None:
             values[key_l] = value
+    return values
 
-    device, dtype = resolve_device_dtype()
+
+def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, check_environment: bool = True,
+               **overrides) -> LabConfig:
+    """Resolve one lab's config from :data:`LAB_DEFAULTS` and the parameters cell.
+
+    ``overrides`` use the parameter names of the notebook (``MODEL_NAME=...``) or the field names
+    (``model_name=...``); ``None`` keeps the default. Unknown names raise a ``ValueError``. ``DEVICE="cuda"``
+    runs the tiny profile on a GPU (it stays on the CPU otherwise).
+
+    In ``full``, every Hub id (models and dataset) must be in the Hugging Face cache or on the Hub, else one
+    :class:`HubUnavailableError` names each missing id. ``auto`` on a GPU falls back to ``tiny`` instead.
+    ``check_environment=False`` skips that check and the full-on-CPU warning: for tools that only read a
+    profile's settings (the GPU benchmark builds the full profile's shapes without downloading anything).
+    """
+    from . import records
+
+    name = resolve_lab(lab)
+    if _check_profile(profile or "auto", "PROFILE") == "auto" and check_environment:
+        full_ids = full_profile_hub_ids(_merged_values(name, "full", overrides))
+        profile, reason = resolve_profile("auto", hub_ids=full_ids)
+    else:
+        profile, reason = resolve_profile(profile)
+    values = _merged_values(name, profile, overrides)
+    device, dtype = resolve_device_dtype(profile, values.pop("device", None))
     if profile == "full" and check_environment:
-        hub_things = [str(values[k]) for k in ("model_name", "reward_model_name", "dataset")
-                      if _is_hub_id(values.get(k))]
-        if hub_things:
-            require_hub(", ".join(hub_things))
+        missing = [loc for loc in hub.locate_all(full_profile_hub_ids(values)) if not loc.found]
+        if missing:
+            raise HubUnavailableError(hub.unavailable_message(name, missing))
         if device == "cpu":
             warnings.warn(f"The 'full' profile is meant for a GPU; on this CPU lab {name} will take hours "
                           f"instead of about {values.get('minutes', 20)} minutes. Set PROFILE = \"tiny\" for a quick "
                           "offline run.", stacklevel=2)
-    for key in ("model_name", "reward_model_name", "ref_model_name"):
+    for key in MODEL_KEYS:
         if key in values:
             values[key] = _resolve_zoo(values[key])
 
+    known = {f.name for f in fields(LabConfig)}
     direct = {k: v for k, v in values.items() if k in known}
     options = {k: v for k, v in values.items() if k not in known}
     cfg = LabConfig(lab=name, profile=profile, reason=reason, device=device, dtype=dtype,

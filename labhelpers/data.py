@@ -17,8 +17,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from . import synthetic
-from .config import TINY_DATASET, require_hub
+from . import hub, synthetic
+from .config import TINY_DATASET
 
 LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -65,7 +65,7 @@ def load_source(source: str, *, columns: tuple[str, ...], tiny: Callable[[], lis
     elif Path(str(source)).suffix.lower() in LOCAL_SUFFIXES:
         raise FileNotFoundError(f"Dataset file {str(source)!r} does not exist (looked from {os.getcwd()}).")
     else:
-        require_hub(f"the dataset {source!r}")
+        hub.require(str(source), "dataset")
         ds = datasets.load_dataset(source, split=split, **(hub_kwargs or {}))
     check_columns(ds, columns, what=what, source=source)
     return ds

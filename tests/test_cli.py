@@ -85,7 +85,7 @@ def test_doctor_reports_versions_device_cache_hub_and_apis(monkeypatch):
     lines, ok = doctor_report()
     text = "\n".join(lines)
     assert ok, text
-    for needle in ("transformers", "trl", "device:", "cache folder:", "Hub: NOT reachable (HF_HUB_OFFLINE is set)",
+    for needle in ("transformers", "trl", "device:", "cache folder:", "Hub: NOT reachable (HF_HUB_OFFLINE is set",
                    "ok      trl.SFTTrainer", "trl.PPOTrainer: gone -> use labhelpers.ppo.PPOTrainer",
                    "evaluation_strategy=...): gone -> use eval_strategy="):
         assert needle in text

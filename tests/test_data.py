@@ -7,7 +7,7 @@ import json
 import pytest
 
 from labhelpers import data, synthetic
-from labhelpers.config import HubUnreachableError
+from labhelpers.config import HubUnavailableError
 
 
 def test_tiny_sets_have_the_real_schemas():
@@ -76,7 +76,7 @@ def test_missing_file_and_unknown_suffix(tmp_path):
 
 def test_hub_id_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(HubUnreachableError, match="tiny"):
+    with pytest.raises(HubUnavailableError, match="(?s)stanfordnlp/imdb.*HF_HUB_OFFLINE.*PROFILE = \"tiny\""):
         data.load_imdb("stanfordnlp/imdb")
 
 
