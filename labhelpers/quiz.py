@@ -26,7 +26,6 @@ from typing import Any
 from .records import record_check
 
 
-
 @dataclass(frozen=True)
 class Question:
     """One self-check question: multiple choice when ``choices`` is set, else a number within ``tolerance``.
@@ -72,7 +71,8 @@ QUESTIONS: dict[str, Question] = {
     "01_ignore_index": Question(
         choices="abc", answer="b",
         explanation="A label of -100 is cross_entropy's default ignore_index: the position adds nothing to "
-                    "the sum and is not counted in the mean. The exercise in section 3.4 computes this by hand."),
+                    "the sum and is not counted in the mean. token_losses in section 4 counts response and "
+                    "prompt tokens apart with the same masks."),
     "01_self_instruct": Question(
         choices="abc", answer="b",
         explanation="CodeAlpaca follows Stanford Alpaca's Self-Instruct recipe: an OpenAI model "
