@@ -20,6 +20,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+from .sequences import pad
+
 IGNORE_INDEX = -100
 
 # Characters that commonly surround a response template in a prompt. Each pair yields the template's token ids
@@ -138,34 +140,23 @@ class CompletionOnlyCollator:
         return ids
 
     def __call__(self, examples: list) -> dict:
-        import torch
-
         if not examples:
             raise ValueError("CompletionOnlyCollator got an empty batch.")
         rows = [self._ids(e) for e in examples]
         if self.max_length is not None:
             rows = [r[: self.max_length] for r in rows]
-        width = max(len(r) for r in rows)
-        if self.pad_to_multiple_of:
-            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-
-        batch = len(rows)
-        input_ids = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((batch, width), dtype=torch.long)
-        labels = torch.full((batch, width), self.ignore_index, dtype=torch.long)
-        missing, empty = [], []
+        labels, missing, empty = [], [], []
         for b, row in enumerate(rows):
-            offset = width - len(row) if self.padding_side == "left" else 0
-            span = slice(offset, offset + len(row))
-            input_ids[b, span] = torch.tensor(row, dtype=torch.long)
-            attention_mask[b, span] = 1
             end = find_template_end(row, self.template_ids)
             if end is None:
                 missing.append(b)
-                continue
-            if end == len(row):
+                end = len(row)
+            elif end == len(row):
                 empty.append(b)
-            labels[b, offset + end: offset + len(row)] = input_ids[b, offset + end: offset + len(row)]
+            labels.append([self.ignore_index] * end + row[end:])
+        input_ids, attention_mask = pad(rows, self.tokenizer.pad_token_id, self.padding_side,
+                                        multiple_of=self.pad_to_multiple_of)
+        labels, _ = pad(labels, self.ignore_index, self.padding_side, multiple_of=self.pad_to_multiple_of)
         self.missing += len(missing)
         if missing or empty:
             self._warn(missing, empty, rows)

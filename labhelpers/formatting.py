@@ -60,3 +60,33 @@ def to_prompt_completion(example: dict, response_template: str = RESPONSE_TEMPLA
                          f"use the template that the formatting function writes ({RESPONSE_TEMPLATE!r}).")
     cut = prompt.rindex(response_template) + len(response_template)
     return {"prompt": prompt[:cut], "completion": prompt[cut:] + example["output"]}
+
+
+# --------------------------------------------------------------------------------------------------
+# The dialogue format of labs 02-04: "Human: ...\n\nAssistant: ..."
+# --------------------------------------------------------------------------------------------------
+# Base models such as gpt2 have no chat template, so conversations are written as plain text turns, the
+# format of Anthropic's HH preference data. The reward model (lab 02), the DPO data (lab 03) and the synthetic
+# sets all write it through these few names, so that a prompt means the same tokens everywhere.
+ROLE_NAMES = {"system": "System", "user": "Human", "assistant": "Assistant"}
+TURN_SEPARATOR = "\n\n"
+ASSISTANT_CUE = f"{ROLE_NAMES['assistant']}:"
+
+
+def dialogue_turns(messages: list[dict]) -> str:
+    """``[{"role": "user", "content": "Hi"}, ...]`` -> ``"Human: Hi\\n\\n..."``, each content stripped."""
+    return TURN_SEPARATOR.join(f"{ROLE_NAMES[m['role']]}: {m['content'].strip()}" for m in messages)
+
+
+def dialogue_prompt(prompt: str | list[dict]) -> str:
+    """The prompt a model answers: the human's text (or earlier turns as messages), then ``"Assistant:"``."""
+    turns = dialogue_turns(prompt) if isinstance(prompt, list) else f"{ROLE_NAMES['user']}: {prompt}"
+    return f"{turns}{TURN_SEPARATOR}{ASSISTANT_CUE}"
+
+
+def dialogue_text(prompt: str, response: str) -> str:
+    """One whole exchange: ``dialogue_prompt(prompt)``, a space, and the response."""
+    return f"{dialogue_prompt(prompt)} {response}"
+
+
+DIALOGUE_TEMPLATE = dialogue_text("{prompt}", "{response}")

@@ -10,7 +10,8 @@ Preference sets come in two shapes:
   answer, with the prompt in a ``prompt`` column (a string or messages).
 
 :func:`process_row` turns one row of either shape into plain text, and :func:`to_text_preferences` maps a whole
-``datasets.Dataset``. Chat messages are rendered as ``Human: ...`` / ``Assistant: ...`` turns because base models
+``datasets.Dataset``. Chat messages are rendered as ``Human: ...`` / ``Assistant: ...`` turns (the dialogue format of
+:mod:`labhelpers.formatting`) because base models
 such as ``gpt2`` have no chat template; the prompt always ends with ``"Assistant:"`` and every completion starts
 with one space, so that the tokens of ``prompt + completion`` start with the tokens of ``prompt`` (DPO scores the
 completion tokens only, and finds them by that common prefix).
@@ -25,9 +26,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 from .data import DatasetSchemaError
+from .formatting import ROLE_NAMES, dialogue_prompt
+from .sequences import masked_sum, next_token_logprobs, pad_id_for, right_pad
 
-ROLE_NAMES = {"system": "System", "user": "Human", "assistant": "Assistant"}
-ASSISTANT_CUE = "Assistant:"
 TEXT_FIELDS = ("prompt", "chosen", "rejected")
 
 
@@ -53,11 +54,6 @@ def _check_messages(messages, field: str, index: int | None) -> list[dict]:
                 f"{sorted(ROLE_NAMES)} and a string 'content', got {message!r}.")
         out.append({"role": message["role"], "content": message["content"]})
     return out
-
-
-def render_messages(messages: list[dict]) -> str:
-    """``[{"role": "user", "content": "Hi"}]`` -> ``"Human: Hi"``; turns are separated by a blank line."""
-    return "\n\n".join(f"{ROLE_NAMES[m['role']]}: {m['content'].strip()}" for m in messages)
 
 
 def _answer(messages: list[dict], field: str, index: int | None) -> str:
@@ -116,7 +112,7 @@ def process_row(row: Mapping, index: int | None = None) -> dict[str, str]:
     if not prompt_messages:
         raise PreferenceRowError(f"{_where(index)} has no prompt: the conversation holds only the answer and there "
                                  "is no 'prompt' field.")
-    return {"prompt": render_messages(prompt_messages) + "\n\n" + ASSISTANT_CUE, **answers}
+    return {"prompt": dialogue_prompt(prompt_messages), **answers}
 
 
 def to_text_preferences(ds, *, drop_invalid: bool = False):
@@ -178,22 +174,19 @@ def completion_logps(model, tokenizer, prompts: list[str], completions: list[str
         rows.append((ids, mask))
 
     device = next(model.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = pad_id_for(tokenizer)
     was_training = model.training
     model.eval()
     logps, counts = [], []
     with torch.no_grad():
         for b in range(0, len(rows), batch_size):
             chunk = rows[b:b + batch_size]
-            width = max(len(ids) for ids, _ in chunk)
-            input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in chunk], device=device)
-            attention = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk], device=device)
-            mask = torch.tensor([m + [0] * (width - len(m)) for _, m in chunk], device=device)
-            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
-            # position t predicts token t+1: shift by one so each completion token is scored by its prefix
-            token_logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-            scored = mask[:, 1:].to(token_logps.dtype)
-            logps.append((token_logps * scored).sum(-1).cpu())
-            counts.append(mask[:, 1:].sum(-1).cpu())
+            input_ids, attention = right_pad([ids for ids, _ in chunk], pad_id, device=device)
+            completion_mask, _ = right_pad([m for _, m in chunk], 0, device=device)
+            logits = model(input_ids=input_ids, attention_mask=attention).logits
+            # column t scores token t+1 from its prefix, so the mask shifts by one as well
+            token_logps = next_token_logprobs(logits, input_ids)
+            logps.append(masked_sum(token_logps, completion_mask[:, 1:], dim=-1).cpu())
+            counts.append(completion_mask[:, 1:].sum(-1).cpu())
     model.train(was_training)
     return torch.cat(logps), torch.cat(counts)

@@ -21,12 +21,15 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-TEMPLATE = "Human: {prompt}\n\nAssistant: {response}"
+from .formatting import DIALOGUE_TEMPLATE, dialogue_text
+from .sequences import right_pad
+
+TEMPLATE = DIALOGUE_TEMPLATE  # "Human: {prompt}\n\nAssistant: {response}"
 
 
 def format_text(prompt: str, response: str) -> str:
     """The text a reward model reads for one response: the prompt, then the response (see :data:`TEMPLATE`)."""
-    return TEMPLATE.format(prompt=prompt, response=response)
+    return dialogue_text(prompt, response)
 
 
 def encode(tokenizer, prompt: str, response: str, format_fn: Callable[[str, str], str] = format_text) -> list[int]:
@@ -228,14 +231,8 @@ def reward_scores(model, tokenizer, prompts: Sequence[str], responses: Sequence[
         starts = tqdm(starts, desc="Scoring", unit="batch")
     try:
         for start in starts:
-            chunk = ids[start:start + batch_size]
-            width = max(len(x) for x in chunk)
-            input_ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
-            attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for i, x in enumerate(chunk):
-                input_ids[i, :len(x)] = torch.tensor(x)
-                attention_mask[i, :len(x)] = 1
-            logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+            input_ids, attention_mask = right_pad(ids[start:start + batch_size], tokenizer.pad_token_id, device=device)
+            logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
             out.append(logits[:, 0].float().cpu())
     finally:
         model.train(was_training)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 import re
 
+from .formatting import dialogue_prompt
+
 LETTERS = list("abcdefghijklmnopqrstuvwxyz")
 
 NOUNS = ["cat", "dog", "bird", "house", "river", "tree", "car", "book", "city", "garden", "child", "teacher",
@@ -190,7 +192,7 @@ def preferences(n: int = 400, seed: int = 0, style: str = "messages") -> list[di
         bad = f"the {noun} was {' and '.join(rng.sample(NEGATIVE_WORDS, 2))} ."
         scores = float(rng.randint(7, 10)), float(rng.randint(1, 4))  # drawn in both styles: same rows either way
         if style == "text":
-            rows.append({"prompt": f"Human: {request}\n\nAssistant:", "chosen": f" {good}", "rejected": f" {bad}"})
+            rows.append({"prompt": dialogue_prompt(request), "chosen": f" {good}", "rejected": f" {bad}"})
             continue
         user = {"role": "user", "content": request}
         rows.append({"chosen": [user, {"role": "assistant", "content": good}],
