@@ -25,7 +25,6 @@ from .records import record_check, record_result, show_summary
 
 __version__ = "0.1.0"
 
-COURSE_REPO = "https://github.com/llm-finetuning-labs/llm-finetuning-labs"
 
 __all__ = ["LabConfig", "lab_config", "resolve_profile", "record_check", "record_result", "show_summary",
            "print_versions", "set_seed", "quiet_known_warnings"]
