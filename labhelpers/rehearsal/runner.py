@@ -1,0 +1,177 @@
+"""Run each lab's ``full`` profile, offline, against the stand-ins: ``labhelpers rehearse [LAB ...] --out DIR``.
+
+For every lab the runner
+
+1. collects the Hub ids of the lab's ``full`` profile from :data:`labhelpers.config.LAB_DEFAULTS` and stops with
+   one :class:`RehearsalError` naming any id that has no stand-in;
+2. seeds a temporary ``HF_HOME`` with their stand-ins (:func:`labhelpers.rehearsal.cache.seed_hub_cache`);
+3. executes the notebook unchanged in a fresh process and kernel, with ``HF_HUB_OFFLINE=1`` and the
+   parameters ``PROFILE="full"`` plus the shrunk sizes of :data:`SHRUNK` that the lab's parameters cell declares;
+4. keeps the executed notebook in ``DIR`` and writes ``DIR/summary.json`` (status, wall time, peak RSS, checks).
+
+Checks may fail (the weights are random); a cell that raises is what the rehearsal exists to find.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .standins import DATASET_STANDINS, MODEL_STANDINS, RehearsalError
+
+# Only sizes and steps are shrunk, and only through parameters a lab's parameters cell declares. Large enough
+# that every code path runs (a train/test split, a logged step, a batch of rollouts), small enough for a CPU.
+SHRUNK = {"N_TRAIN": 16, "N_TEST": 4, "MAX_STEPS": 2, "BATCH_SIZE": 2, "MAX_LENGTH": 64, "MAX_NEW_TOKENS": 8,
+          "GRPO_STEPS": 1}
+# Per-lab exceptions, each with its reason.
+SHRUNK_FOR_LAB = {
+    # a PPO step takes mini-batches of 16 rollouts, and the training openings must fill a batch
+    "04_ppo_rlhf": {"BATCH_SIZE": 16, "N_TRAIN": 48, "MAX_STEPS": 1},
+}
+HUB_ENVIRONMENT = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_DATASETS_CACHE", "TRANSFORMERS_CACHE",
+                   "HF_ENDPOINT", "LABS_PROFILE")
+
+
+def parameter_names(notebook: Path) -> list[str]:
+    """The names the notebook's ``parameters`` cell assigns (``NAME = ...`` at the start of a line)."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    return re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", cells[0].source, flags=re.M) if cells else []
+
+
+def rehearsal_parameters(notebook: Path) -> dict:
+    """``PROFILE="full"`` and the shrunk sizes, limited to the parameters this lab declares."""
+    declared = set(parameter_names(notebook))
+    shrunk = {**SHRUNK, **SHRUNK_FOR_LAB.get(notebook.stem, {})}
+    return {"PROFILE": "full", **{name: value for name, value in shrunk.items() if name in declared}}
+
+
+def hub_ids(lab: str) -> dict[str, str]:
+    """``{repo_id: "model"|"dataset"}`` that the lab's ``full`` profile loads (none for a lab without defaults)."""
+    from ..config import LAB_DEFAULTS, full_profile_hub_ids
+
+    if lab not in LAB_DEFAULTS:
+        return {}
+    table = LAB_DEFAULTS[lab]
+    return full_profile_hub_ids({**table.get("common", {}), **table.get("full", {})})
+
+
+def check_standins(lab: str) -> dict[str, str]:
+    """:func:`hub_ids` of the lab, after checking that each has a stand-in (else one message naming them)."""
+    ids = hub_ids(lab)
+    missing = [f"{kind} {repo_id!r}" for repo_id, kind in ids.items()
+               if repo_id not in (MODEL_STANDINS if kind == "model" else DATASET_STANDINS)]
+    if missing:
+        raise RehearsalError(f"Lab {lab}'s full profile needs {', '.join(missing)}, which the rehearsal has no "
+                             "stand-in for. Add a row to MODEL_STANDINS or DATASET_STANDINS in "
+                             "labhelpers/rehearsal/standins.py (real architecture and size, or real splits and columns).")
+    return ids
+
+
+@dataclass
+class Rehearsal:
+    lab: str
+    status: str  # "passed" | "checks failed" | "error"
+    seconds: float
+    peak_rss_mib: float
+    output: str
+    parameters: dict
+    hub_ids: dict
+    checks_passed: int = 0
+    checks_total: int = 0
+    profile: str | None = None  # as the lab's records say
+    error: str | None = None
+    failed_checks: list = field(default_factory=list)
+
+
+def _environment(hf_home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in HUB_ENVIRONMENT}
+    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_TELEMETRY="1")
+    return env
+
+
+def _execute_in_child(notebook: Path, out_path: Path, parameters: dict, env: dict, cwd: Path,
+                      timeout: float | None) -> dict:
+    """Execute in a fresh Python process, so that its peak RSS is the kernel's alone."""
+    request = json.dumps({"notebook": str(notebook), "out": str(out_path), "parameters": parameters,
+                          "cwd": str(cwd), "timeout": timeout})
+    done = subprocess.run([sys.executable, "-m", "labhelpers.rehearsal.runner", request], env=env,
+                          capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        return {"status": "error", "seconds": 0.0, "peak_rss_mib": 0.0, "records": [],
+                "error": f"the runner process failed (exit {done.returncode}): " + " | ".join(tail)}
+    return json.loads(lines[-1])
+
+
+def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None, workdir: Path | None = None,
+                 parameters: dict | None = None) -> Rehearsal:
+    """Rehearse one lab (see the module doc); ``parameters`` adds to or replaces the shrunk ones."""
+    from ..config import resolve_lab
+
+    try:
+        lab = resolve_lab(notebook.stem)
+    except ValueError:
+        lab = notebook.stem  # a lab without defaults yet still runs; it loads nothing from the Hub
+    ids = check_standins(lab)
+    params = {**rehearsal_parameters(notebook), **(parameters or {})}
+    with tempfile.TemporaryDirectory(prefix=f"rehearse-{notebook.stem}-", dir=workdir) as tmp:
+        tmp = Path(tmp)
+        from .cache import seed_hub_cache
+
+        seed_hub_cache(tmp / "hf" / "hub", ids)
+        (tmp / "work").mkdir()
+        result = _execute_in_child(notebook, out_dir / notebook.name, params, _environment(tmp / "hf"), tmp / "work",
+                                   timeout)
+    records = result.pop("records", [])
+    checks = [r for r in records if r.get("kind") == "check"]
+    profiles = sorted({r.get("profile") for r in records if r.get("profile")})
+    return Rehearsal(lab=notebook.stem, status=result["status"], seconds=result["seconds"],
+                     peak_rss_mib=result["peak_rss_mib"], output=str(out_dir / notebook.name), parameters=params,
+                     hub_ids=ids, checks_passed=sum(bool(c.get("passed")) for c in checks), checks_total=len(checks),
+                     profile=",".join(profiles) or None, error=result.get("error"),
+                     failed_checks=[c.get("name") for c in checks if not c.get("passed")])
+
+
+def write_summary(rehearsals: list[Rehearsal], out_dir: Path) -> Path:
+    import platform
+
+    import torch
+
+    from ..records import versions
+
+    path = out_dir / "summary.json"
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+               "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    path.write_text(json.dumps({"kind": "rehearsal", "profile": "full", "machine": machine, "versions": versions(),
+                                "labs": [asdict(r) for r in rehearsals]}, indent=2, default=str))
+    return path
+
+
+def _child(request: dict) -> None:
+    """The child process: execute one notebook and print one JSON line with its result and peak RSS."""
+    from ..execute import execute_lab
+
+    started = time.perf_counter()
+    run = execute_lab(Path(request["notebook"]), Path(request["out"]), parameters=request["parameters"],
+                      timeout=request["timeout"], cwd=Path(request["cwd"]))
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel; Linux reports KiB
+    print(json.dumps({"status": run.status, "seconds": round(time.perf_counter() - started, 1),
+                      "peak_rss_mib": round(peak_kib / 1024), "error": run.error, "records": run.records},
+                     default=str))
+
+
+if __name__ == "__main__":
+    _child(json.loads(sys.argv[1]))
