@@ -3,34 +3,85 @@
 from __future__ import annotations
 
 import json
-import math
 
 import nbformat
+import numpy as np
 import pytest
+import torch
 from nbclient import NotebookClient
 
-from labhelpers import records
+from labhelpers import points, records
+
+
+@pytest.fixture(autouse=True)
+def private_log(monkeypatch):
+    """Each test records into its own log and context, so the session's records stay as they were."""
+    monkeypatch.setattr(records, "_log", [])
+    monkeypatch.setattr(records, "_context", {"lab": "05_generation_parameters", "profile": "tiny"})
 
 
 def test_result_and_check_records_outside_a_kernel(capsys):
-    records.set_context(lab="05_generation_parameters", profile="tiny")
-    before = len(records.recorded())
     records.record_result("bleu_after", 41.23456789, description="greedy")
     records.record_check("gain", False, value=3.0, threshold=20, message="BLEU rises", points=2, required=True)
     out = capsys.readouterr().out
     assert "bleu_after = 41.23" in out and "FAIL gain: BLEU rises" in out and "threshold 20" in out
-    result, check = records.recorded()[before:]
-    assert result["kind"] == "result" and result["value"] == 41.234568 and result["lab"] == "05_generation_parameters"
-    assert check == {**check, "kind": "check", "passed": False, "points": 2, "required": True, "profile": "tiny"}
+    result, check = records.recorded()
+    assert result["kind"] == "result" and result["value"] == 41.2346 and result["lab"] == "05_generation_parameters"
+    assert check == {**check, "kind": "check", "passed": False, "points": 2, "required": True, "profile": "tiny",
+                     "direction": ">="}
     assert set(check["versions"]) >= {"torch", "transformers", "trl", "datasets"}
+    assert "code" not in check, "outside a kernel there is no input history to digest"
 
 
-def test_values_become_json():
-    import torch
+@pytest.mark.parametrize("value,stored", [(2.4e-7, 2.4e-7), (-1234567.89, -1234570.0), (0.1 + 0.2, 0.3),
+                                          (3, 3), (np.float32(0.5), 0.5), (torch.tensor(1.5), 1.5)])
+def test_numbers_keep_six_significant_figures(value, stored):
+    records.record_result("x", value)
+    assert records.recorded()[-1]["value"] == stored
+    assert type(records.recorded()[-1]["value"]) is type(stored)
 
-    records.record_result("pair", {"before": torch.tensor(1.5), "after": float("nan")})
-    assert records.recorded()[-1]["value"] == {"before": 1.5, "after": None}
-    assert not math.isnan(json.loads(json.dumps(records.recorded()[-1]))["value"]["before"] - 1.5)
+
+def test_arrays_become_lists_and_non_finite_values_null_with_their_text(capsys):
+    records.record_result("pair", {"before": torch.tensor(1.5), "after": float("nan"),
+                                   "curve": np.array([1.0, np.inf, 2.0])})
+    record = records.recorded()[-1]
+    assert record["value"] == {"before": 1.5, "after": None, "curve": [1.0, None, 2.0]}
+    assert "nan" in record["value_text"] and "inf" in record["value_text"]
+    assert json.loads(json.dumps(record, allow_nan=False)) == record, "strict JSON: no NaN or Infinity tokens"
+    assert "after=nan" in capsys.readouterr().out, "the learner sees the original value"
+    records.record_result("finite", [1.0, 2.0])
+    assert "value_text" not in records.recorded()[-1]
+
+
+@pytest.mark.parametrize("passed,value,threshold,direction", [
+    (True, 0.9, 1.0, "<="), (True, 1.1, 1.0, ">="), (True, 1.0, 1.0, "=="),
+    (False, 0.9, 1.0, ">="), (False, 1.1, 1.0, "<="), (False, 1.0, 1.0, ">"),
+    (True, [1, 2], 1.0, None), (True, 1.0, None, None), (True, True, 1, None),
+    (False, 1.0000001, 1.0, ">"),  # equal once stored with 6 figures: the stored numbers decide
+])
+def test_direction_is_inferred_so_the_outcome_can_be_recomputed(passed, value, threshold, direction):
+    records.record_check("c", passed, value=value, threshold=threshold)
+    record = records.recorded()[-1]
+    assert record["direction"] == direction
+    if direction:
+        assert records.compare(record["value"], direction, record["threshold"]) is passed
+
+
+def test_explicit_direction_is_kept_and_a_wrong_one_is_refused():
+    records.record_check("c", True, value=5, threshold=3, direction=">")
+    assert records.recorded()[-1]["direction"] == ">"
+    with pytest.raises(ValueError, match="direction must be one of"):
+        records.record_check("c", True, value=5, threshold=3, direction="=>")
+
+
+def test_points_come_from_the_one_table():
+    records.record_check("softmax_is_a_distribution", True, points=5)  # a demonstration: the table wins
+    records.record_check("low_temperature_equals_greedy", True)
+    records.record_check("top_p_0.9_matches_library", True)  # a pattern in the table
+    records.record_check("quiz_what_is_top_p", True, points=3)
+    records.record_check("not_in_the_table", True, points=3)
+    got = [r["points"] for r in records.recorded()]
+    assert got == [0, 1, 1, points.QUIZ_POINTS, 3]
 
 
 def test_a_name_is_required():
@@ -38,23 +89,25 @@ def test_a_name_is_required():
         records.record_result("", 1)
 
 
-def test_records_travel_through_a_real_kernel_and_back(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from labhelpers import record_result, record_check\n"
-        "from labhelpers.records import set_context\n"
-        "set_context(lab='05_generation_parameters', profile='tiny')\n"
-        "record_result('x', 1.5)\n"
-        "record_check('x_positive', 1.5 > 0, value=1.5, threshold=0, message='x is positive')\n"
-        "record_check('x_big', 1.5 > 10, value=1.5, threshold=10, message='x is big')\n"
-        "print('still running after a failed check')")])
+def test_records_travel_through_a_real_kernel_with_code_digests(tmp_path):
+    setup = ("from labhelpers import record_result, record_check\n"
+             "from labhelpers.records import set_context\n"
+             "set_context(lab='05_generation_parameters', profile='tiny')")
+    body = ("record_result('x', 1.5)\n"
+            "record_check('x_positive', 1.5 > 0, value=1.5, threshold=0, message='x is positive')\n"
+            "record_check('x_big', 1.5 > 10, value=1.5, threshold=10, message='x is big')\n"
+            "print('still running after a failed check')")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(body)])
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
-    outputs = nb.cells[0].outputs
+    outputs = nb.cells[1].outputs
     mimes = [o for o in outputs if o.get("output_type") == "display_data"]
     assert all(records.MIME in o["data"] and "text/html" in o["data"] for o in mimes)
     assert "#c00000" in mimes[-1]["data"]["text/html"], "failed checks are shown in red"
     found = records.read_records(nb)
     assert [(r["name"], r["kind"], r.get("passed")) for r in found] == [
         ("x", "result", None), ("x_positive", "check", True), ("x_big", "check", False)]
+    assert all(r["code"] == {"count": 2, "cell": records.source_digest(body),
+                             "history": [records.source_digest(setup, records.HISTORY_DIGEST_CHARS)]} for r in found)
     path = tmp_path / "executed.ipynb"
     nbformat.write(nb, path)
     assert records.read_records(path) == found

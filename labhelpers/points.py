@@ -1,0 +1,118 @@
+"""Points per check, for every lab, in one place: ``record_check`` reads them and the grader scores them.
+
+A check earns points when it tests the learner's own work: an exercise, a training run the learner set up, a
+self-check question (checks named ``quiz_*``). A check that only shows the library or a dependency behaving as
+documented (softmax sums to 1, greedy decoding is deterministic) is a **demonstration**: 0 points, and the
+grader's report lists it apart. Names may be ``fnmatch`` patterns (``top_p_*_matches_library``). A check
+that is not listed here takes the ``points=`` given to ``record_check`` (1 by default).
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+DEMONSTRATION = 0
+
+# Every lab's self-check questions: one point each unless the lab's table lists the quiz by name.
+QUIZ_PATTERN = "quiz_*"
+QUIZ_POINTS = 1
+
+LAB_POINTS: dict[str, dict[str, float]] = {
+    "01_instruction_tuning": {
+        "formatting_matches_reference": 2,  # exercise 1.1
+        "mask_by_hand_matches_collator": 2,  # exercise 1.2
+        "masking_ways_agree": DEMONSTRATION,  # two library collators agree
+        "loss_decreases": 1,
+        "bleu_improves": 1,
+        "unmasked_run_learns_the_prompts": 1,
+    },
+    "02_reward_modeling": {
+        "clean_pairs_handles_bad_pairs": DEMONSTRATION,
+        "pad_eos_pitfall_shown": DEMONSTRATION,
+        "reward_read_at_final_eos": 1,  # the learner's pad-token fix
+        "preprocess_matches_scoring": 1,
+        "trainer_keeps_distinct_pad": DEMONSTRATION,
+        "bt_loss_matches_library": 2,  # exercise 2.1
+        "bt_loss_matches_trainer": 1,
+        "score_matches_batched": DEMONSTRATION,
+        "win_rate_matches_library": 1,  # exercise 2.2
+        "eval_loss_decreases": 1,
+        "win_rate_improves": 1,
+        "win_rate_after_high": 1,
+    },
+    "03_dpo": {
+        "optimal_policy_is_a_distribution": 2,  # exercise 3.1
+        "optimum_beats_other_policies": 1,
+        "optimum_value_is_beta_log_Z": 1,
+        "Z_cancels_in_reward_differences": 1,
+        "larger_beta_less_reward_less_kl": 1,
+        "dpo_loss_matches_library": 2,  # exercise 3.2
+        "dpo_loss_of_optimum_is_bradley_terry": 1,
+        "both_forms_give_the_same_text": DEMONSTRATION,
+        "missing_field_error_is_clear": DEMONSTRATION,
+        "chat_and_text_sets_load": DEMONSTRATION,
+        "our_loss_matches_dpo_trainer": 1,
+        "reloaded_model_is_the_trained_one": DEMONSTRATION,
+        "dpo_learns_the_preferences": 1,
+        "sft_term_keeps_chosen_likely": 1,
+    },
+    "04_ppo_rlhf": {
+        "reinforce_matches_exact_gradient": 1,
+        "reward_sign_sets_update_direction": 1,
+        "bandit_sga_finds_best_response": 1,
+        "gae_matches_library": 2,  # exercise 4.1
+        "clipped_loss_matches_library": 2,  # exercise 4.2
+        "broken_rewards_are_caught": DEMONSTRATION,
+        "training_statistics_finite": DEMONSTRATION,
+        "reward_improves": 1,
+        "kl_stays_bounded": 1,
+        "no_kl_drifts_further": 1,
+        "no_kl_loses_fluency": 1,
+        "position_ids_fix_left_padding": DEMONSTRATION,
+        "grpo_improves": 1,
+    },
+    "05_generation_parameters": {
+        "softmax_is_a_distribution": DEMONSTRATION,
+        "entropy_rises_with_temperature": 1,
+        "greedy_is_deterministic": DEMONSTRATION,
+        "sampling_varies": DEMONSTRATION,
+        "low_temperature_equals_greedy": 1,
+        "top_k_keeps_exactly_k": DEMONSTRATION,
+        "top_p_*_smallest_set": 1,  # exercise 5.1, one per p
+        "top_p_*_matches_library": 1,
+        "beam_at_least_greedy": 1,
+        "repetition_penalty_reduces_repeats": 1,
+        "min_new_tokens_respected": DEMONSTRATION,
+        "max_new_tokens_respected": DEMONSTRATION,
+    },
+}
+
+
+def listed_points(lab: str | None, name: str) -> float | None:
+    """The points this table gives check ``name`` of ``lab``, or None when it does not list it."""
+    table = LAB_POINTS.get(lab or "", {})
+    if name in table:
+        return table[name]
+    for pattern, points in table.items():
+        if fnmatchcase(name, pattern):
+            return points
+    if fnmatchcase(name, QUIZ_PATTERN):
+        return QUIZ_POINTS
+    return None
+
+
+def is_demonstration(points: float) -> bool:
+    return points == DEMONSTRATION
+
+
+def points_table() -> str:
+    """The README's table of points: one row per lab, its scored checks and its demonstrations."""
+    lines = ["| lab | scored checks (points) | demonstrations (0 points) | total |", "|---|---|---|---|"]
+    for lab, table in LAB_POINTS.items():
+        scored = [f"`{n}` ({p:g})" for n, p in table.items() if not is_demonstration(p)]
+        shown = [f"`{n}`" for n, p in table.items() if is_demonstration(p)]
+        total = sum(table.values())
+        lines.append(f"| {lab} | {', '.join(scored)} | {', '.join(shown) or '—'} | {total:g} + quizzes |")
+    lines.append(f"\nEvery `{QUIZ_PATTERN}` check (a self-check question) earns {QUIZ_POINTS:g} point unless the "
+                 "lab lists it; a `*` pattern counts once per check it matches (lab 05 checks four values of p).")
+    return "\n".join(lines)
