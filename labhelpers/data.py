@@ -66,9 +66,31 @@ def load_source(source: str, *, columns: tuple[str, ...], tiny: Callable[[], lis
         raise FileNotFoundError(f"Dataset file {str(source)!r} does not exist (looked from {os.getcwd()}).")
     else:
         hub.require(str(source), "dataset")
-        ds = datasets.load_dataset(source, split=split, **(hub_kwargs or {}))
+        ds = load_hub_dataset(str(source), split=split, **(hub_kwargs or {}))
     check_columns(ds, columns, what=what, source=source)
     return ds
+
+
+def load_hub_dataset(repo_id: str, split: str = "train", **kwargs):
+    """``datasets.load_dataset(repo_id, split=...)``; offline, from the repository's snapshot in the Hugging Face cache.
+
+    Offline, datasets 5 looks only in its own cache of prepared datasets (``HF_DATASETS_CACHE``) and never at the
+    repository files that an online run, or ``hf download --repo-type dataset``, left in the hub cache. Loading
+    the snapshot folder resolves the same data files (the card's ``configs``) from the same files.
+    """
+    import datasets
+
+    if hub.offline_mode():
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            folder = snapshot_download(repo_id, repo_type="dataset", local_files_only=True)
+        except (LocalEntryNotFoundError, FileNotFoundError):
+            folder = None  # not in the hub cache: datasets' own cache may still hold it
+        if folder:
+            return datasets.load_dataset(folder, split=split, **kwargs)
+    return datasets.load_dataset(repo_id, split=split, **kwargs)
 
 
 def check_columns(ds, expected: tuple[str, ...], *, what: str = "dataset", source: str | None = None) -> None:
