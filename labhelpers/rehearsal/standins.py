@@ -59,6 +59,13 @@ MODEL_STANDINS: dict[str, ModelStandIn] = {m.repo_id: m for m in [
     ModelStandIn("lvwerra/gpt2-imdb", "gpt2", "causal-lm", "gpt2", seed=125, config=dict(
         vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, bos_token_id=50256,
         eos_token_id=50256)),
+    # Qwen/Qwen2.5-0.5B-Instruct (lab 06): 24 layers of width 896, grouped-query attention with 14 query and 2
+    # key/value heads, SwiGLU MLP of 4864, tied embeddings, stored in bfloat16
+    ModelStandIn("Qwen/Qwen2.5-0.5B-Instruct", "qwen2", "causal-lm", "qwen2", saved_dtype="bfloat16", seed=500,
+                 config=dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                             num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+                             rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False,
+                             bos_token_id=151643, eos_token_id=151645)),
     # lvwerra/distilbert-imdb: distilbert-base-uncased with a two-label sentiment head
     ModelStandIn("lvwerra/distilbert-imdb", "distilbert", "sequence-classification", "bert-uncased", seed=66,
                  config=dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12, hidden_dim=3072,
@@ -168,9 +175,45 @@ def build_bert_uncased_tokenizer():
                                cls_token="[CLS]", mask_token="[MASK]", model_max_length=512)
 
 
+QWEN2_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+                  "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+                  "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
+                  "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>")
+# ChatML, the conversation format of Qwen2.5's instruct models, with its default system message (this template
+# leaves out the real one's tool-calling branch)
+QWEN2_CHAT_TEMPLATE = (
+    "{% if messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+    "{% endif %}"
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def build_qwen2_tokenizer():
+    """Qwen2.5-Instruct's tokenizer shape: 151,643 byte-level BPE tokens, then 22 specials from ``<|endoftext|>``
+    (151643, also the pad token) to ``<|file_sep|>``; ``<|im_end|>`` (151645) is eos; no bos; ChatML template.
+    The first 50,256 BPE tokens and all merges are GPT-2's; the rest are placeholder tokens no merge produces."""
+    from transformers import Qwen2Tokenizer
+
+    encoder, merges = gpt2_vocabulary()
+    vocab = {token: i for token, i in encoder.items() if token != "<|endoftext|>"}
+    for i in range(151643 - len(vocab)):
+        vocab[f"<standin{i:06d}>"] = len(vocab)
+    tok = _byte_level_bpe(vocab, merges)
+    tok.add_special_tokens(list(QWEN2_SPECIALS))
+    qwen = Qwen2Tokenizer(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                          unk_token=None, bos_token=None, model_max_length=131072)
+    qwen.chat_template = QWEN2_CHAT_TEMPLATE
+    return qwen
+
+
 TOKENIZER_BUILDERS: dict[str, Callable] = {
     "gpt2": build_gpt2_tokenizer,
     "opt": build_opt_tokenizer,
+    "qwen2": build_qwen2_tokenizer,
     "bert-uncased": build_bert_uncased_tokenizer,
 }
 

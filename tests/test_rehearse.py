@@ -1,0 +1,149 @@
+"""The full-profile rehearsal: stand-ins, the seeded Hugging Face cache, and `labhelpers rehearse` on a lab."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from labhelpers import data
+from labhelpers.config import LAB_DEFAULTS, full_profile_hub_ids
+from labhelpers.execute import lab_notebooks
+from labhelpers.rehearsal import (
+    DATASET_STANDINS,
+    MODEL_STANDINS,
+    RehearsalError,
+    check_standins,
+    rehearsal_parameters,
+    seed_hub_cache,
+)
+from labhelpers.rehearsal import standins as standins_module
+
+# The loader each full-profile dataset id goes through in its lab, and the columns that loader requires.
+LOADERS = {
+    "sahil2801/CodeAlpaca-20k": (data.load_code_alpaca, data.CODE_ALPACA_COLUMNS, "train"),
+    "Dahoas/synthetic-instruct-gptj-pairwise": (data.load_pairwise, data.PAIRWISE_COLUMNS, "train"),
+    "trl-lib/ultrafeedback_binarized": (data.load_preferences, data.PREFERENCE_COLUMNS, "train"),
+    "stanfordnlp/imdb": (data.load_imdb, data.IMDB_COLUMNS, "train"),
+}
+
+
+@pytest.fixture()
+def offline_hub(tmp_path, monkeypatch):
+    """A fresh HF_HOME, offline, as the rehearsal runs a lab; yields its hub cache folder."""
+    import datasets
+    import huggingface_hub.constants as hub_constants
+
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # both libraries read these once at import time
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    return home / "hub"
+
+
+def test_every_full_profile_id_has_a_standin():
+    for lab, table in LAB_DEFAULTS.items():
+        ids = full_profile_hub_ids({**table.get("common", {}), **table.get("full", {})})
+        assert check_standins(lab) == ids
+        for repo_id, kind in ids.items():
+            assert repo_id in (MODEL_STANDINS if kind == "model" else DATASET_STANDINS), (lab, repo_id)
+
+
+def test_an_id_without_standin_is_named(monkeypatch):
+    full = {**LAB_DEFAULTS["05_generation_parameters"]["full"], "model_name": "someone/unknown-model"}
+    monkeypatch.setitem(LAB_DEFAULTS["05_generation_parameters"], "full", full)
+    with pytest.raises(RehearsalError, match=r"model 'someone/unknown-model'.*MODEL_STANDINS"):
+        check_standins("05_generation_parameters")
+
+
+def test_shrunk_parameters_are_only_the_labs_own():
+    for nb in lab_notebooks():
+        params = rehearsal_parameters(nb)
+        assert params["PROFILE"] == "full"
+        source = next(c for c in json.loads(nb.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+        declared = "".join(source["source"])
+        for name in params:
+            assert f"\n{name} =" in "\n" + declared, (nb.stem, name)
+    assert rehearsal_parameters(Path("labs/05_generation_parameters.ipynb")) == {"PROFILE": "full", "MAX_NEW_TOKENS": 8}
+
+
+def test_tokenizers_have_the_real_sizes_and_special_ids():
+    gpt2 = standins_module.build_gpt2_tokenizer()
+    assert (len(gpt2), gpt2.eos_token_id, gpt2.bos_token_id, gpt2.pad_token_id) == (50257, 50256, 50256, None)
+    # GPT-2's real BPE: these are the ids gpt2 gives this text
+    assert gpt2("Hello world, the film was great")["input_ids"] == [15496, 995, 11, 262, 2646, 373, 1049]
+    opt = standins_module.build_opt_tokenizer()
+    assert (len(opt), opt.pad_token_id, opt.bos_token_id, opt.eos_token_id, opt.unk_token_id) == (50265, 1, 2, 2, 3)
+    assert opt("the film")["input_ids"][0] == 2  # OPT puts </s> before every text
+    bert = standins_module.build_bert_uncased_tokenizer()
+    ids = bert("The FILM was great")["input_ids"]
+    assert (len(bert), bert.pad_token_id, bert.unk_token_id, bert.mask_token_id) == (30522, 0, 100, 103)
+    assert ids[0] == 101 and ids[-1] == 102 and ids == bert("the film was great")["input_ids"]
+
+
+def test_model_standins_have_the_real_shapes():
+    """The configs alone (no weights): parameter counts of the real checkpoints."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    expected = {"facebook/opt-350m": 331_196_416, "gpt2": 124_439_808, "lvwerra/gpt2-imdb": 124_439_808,
+                "lvwerra/distilbert-imdb": 66_955_010, "Qwen/Qwen2.5-0.5B-Instruct": 494_032_768}
+    for repo_id, row in MODEL_STANDINS.items():
+        config = AutoConfig.for_model(row.model_type, **row.config)
+        auto = AutoModelForCausalLM if row.head == "causal-lm" else AutoModelForSequenceClassification
+        with torch.device("meta"):
+            model = auto.from_config(config)
+        assert sum(p.numel() for p in model.parameters()) == expected[repo_id], repo_id
+    assert MODEL_STANDINS["lvwerra/distilbert-imdb"].config["id2label"] == {0: "NEGATIVE", 1: "POSITIVE"}
+
+
+@pytest.mark.parametrize("repo_id", sorted(DATASET_STANDINS))
+def test_dataset_standin_loads_through_the_labs_loader_offline(repo_id, offline_hub):
+    """Seeded into the cache, each stand-in loads offline through the lab's own loader, with the real splits and
+    column types, and with every column that loader requires (so stand-in and loader cannot drift apart)."""
+    import datasets
+
+    standin = DATASET_STANDINS[repo_id]
+    seed_hub_cache(offline_hub, {repo_id: "dataset"})
+    loader, required, split = LOADERS[repo_id]
+    assert split in standin.files
+    assert set(required) <= set(standin.features)
+    loaded = loader(repo_id, n=10)
+    assert len(loaded) == 10 and set(required) <= set(loaded.column_names)
+    for name in standin.files:
+        ds = data.load_hub_dataset(repo_id, split=name)
+        assert ds.features == datasets.Features.from_dict(standin.features), (repo_id, name)
+        assert len(ds) == standin.rows_per_split
+
+
+def test_datasets_alone_cannot_read_the_hub_cache_offline(offline_hub):
+    """Why labhelpers.data loads the snapshot itself: datasets 5 offline reads only its own prepared cache."""
+    import datasets
+
+    seed_hub_cache(offline_hub, {"stanfordnlp/imdb": "dataset"})
+    with pytest.raises(ConnectionError):
+        datasets.load_dataset("stanfordnlp/imdb", split="train")
+    assert data.load_hub_dataset("stanfordnlp/imdb", split="test").features["label"].names == ["neg", "pos"]
+
+
+def test_imdb_standin_reviews_survive_lab_04s_length_filter():
+    rows = DATASET_STANDINS["stanfordnlp/imdb"].rows("train", 64, 0)
+    assert min(len(r["text"]) for r in rows) > LAB_DEFAULTS["04_ppo_rlhf"]["full"]["min_review_chars"]
+    assert sorted({r["label"] for r in rows}) == [0, 1]
+
+
+def test_seeded_cache_has_huggingface_hubs_layout(offline_hub):
+    from huggingface_hub import try_to_load_from_cache
+
+    snapshot = seed_hub_cache(offline_hub, {"trl-lib/ultrafeedback_binarized": "dataset"})[
+        "trl-lib/ultrafeedback_binarized"]
+    repo = offline_hub / "datasets--trl-lib--ultrafeedback_binarized"
+    assert (repo / "refs" / "main").read_text() == snapshot.name and len(snapshot.name) == 40
+    readme = try_to_load_from_cache("trl-lib/ultrafeedback_binarized", "README.md", repo_type="dataset")
+    assert readme == str(snapshot / "README.md")
+    assert (snapshot / "README.md").resolve().parent.name.startswith("trl-lib--ultrafeedback_binarized-")
