@@ -3,7 +3,9 @@
     labhelpers run [LAB ...] [--profile P] [--out DIR] [-p NAME VALUE ...]
     labhelpers doctor
     labhelpers grade PATH ... [--out DIR] [--rerun] [--timeout S] [--profile P] [--expect-versions V]
+                             [--reference PATH] [--export gradescope,canvas]
     labhelpers student [LAB ...] [--out DIR]
+    labhelpers rehearse [LAB ...] [--out DIR] [-p NAME VALUE ...]
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ def _cmd_run(args) -> int:
     profile = args.profile
     if profile:
         config._check_profile(profile, "--profile")
-    else:  # the same rule as PROFILE="auto" in a notebook, said once up front
-        profile, reason = config.resolve_profile("auto")
-        print(f"profile {profile!r}: {reason}")
+    else:  # each lab resolves "auto" itself: on a GPU it needs that lab's models in the cache or on the Hub
+        profile = "auto"
     try:
         notebooks = lab_notebooks(args.labs)
     except (ValueError, FileNotFoundError) as err:
@@ -46,7 +47,8 @@ def _cmd_run(args) -> int:
     bar = tqdm(notebooks, desc="labs", unit="lab")
     for nb in bar:
         bar.set_postfix_str(nb.stem)
-        run = execute_lab(nb, out / nb.name, parameters=parameters, timeout=args.timeout)
+        run = execute_lab(nb, out / nb.name, parameters=parameters, timeout=args.timeout,
+                          hard_timeout=args.hard_timeout)
         runs.append(run)
         bar.write(f"{nb.stem}: {run.status} in {run.seconds:.0f} s "
                   f"({run.checks_passed}/{run.checks_total} checks)" + (f" -- {run.error}" if run.error else ""))
@@ -154,25 +156,34 @@ def _cmd_grade(args) -> int:
     from .grading import (
         GradeOptions,
         find_notebooks,
-        grade,
+        grade_paths,
         load_reference,
         parse_expect_versions,
+        parse_exports,
         summary_table,
+        write_all,
     )
 
     try:
+        exports = parse_exports(args.export)
         if not find_notebooks(args.paths, exclude=Path(args.out)):
             print(f"error: no .ipynb files found under {', '.join(args.paths)}.", file=sys.stderr)
             return 2
+        reference, reference_records = load_reference(args.reference) if args.reference else ({}, [])
         options = GradeOptions(profile=args.profile, expect_versions=parse_expect_versions(args.expect_versions),
-                               reference=load_reference(args.reference) if args.reference else {})
-        grades = grade(args.paths, args.out, options=options, rerun=args.rerun, timeout=args.timeout,
-                       progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                               reference=reference, reference_records=reference_records)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        grades, expect, box = grade_paths(args.paths, options=options, rerun=args.rerun, timeout=args.timeout,
+                                          out_dir=out, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+        write_all(grades, expect, box, out, paths=args.paths, options=options, rerun=args.rerun, exports=exports)
     except (ValueError, OSError) as err:  # bad options, a missing path, an --out that cannot be written
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(summary_table(grades))
-    print(f"\ngradebook.csv, grades.json and report.md are in {args.out}/")
+    print(summary_table(grades, expect, box))
+    written = ["gradebook.csv", "grades.json", "report.md"] + [
+        {"gradescope": "gradescope/*/*/results.json", "canvas": "canvas.csv"}[e] for e in exports]
+    print(f"\n{', '.join(written)} are in {args.out}/")
     return 0
 
 
@@ -205,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="set a notebook parameter, e.g. -p MAX_STEPS 50 (repeatable)")
     run.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    run.add_argument("--hard-timeout", type=float, default=None,
+                     help="seconds for a whole lab, kernel start included; past it every process of the run is "
+                          "stopped (default: none)")
     run.set_defaults(func=_cmd_run)
 
     doc = sub.add_parser("doctor", help="versions, device, cache, Hub access, library APIs")
@@ -214,24 +228,33 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("paths", nargs="+", metavar="PATH", help="executed .ipynb files or folders of them (recursive)")
     grd.add_argument("--out", default="grades", help="folder for gradebook.csv, grades.json and report.md")
     grd.add_argument("--rerun", action="store_true",
-                     help="re-execute each submission (a copy, with papermill) and grade that; "
-                          "this RUNS THE SUBMITTED CODE")
+                     help="re-execute each submission in a sandbox (own HOME, folder and zoo copy, allow-listed "
+                          "environment, read-only labhelpers, CPU/memory limits, no network where unshare works) "
+                          "and grade that; this RUNS THE SUBMITTED CODE")
     grd.add_argument("--timeout", type=float, default=600, help="seconds per notebook for --rerun (default 600)")
-    grd.add_argument("--profile", choices=("tiny", "full", "any"), default="tiny",
-                     help="profile the records must have been made in (default tiny; --rerun runs in it)")
-    grd.add_argument("--expect-versions", default="installed", metavar="V",
-                     help="'installed' (default: major.minor of the installed torch/transformers/trl/datasets), "
-                          "'any', or e.g. 'torch=2.13,transformers=5.24'")
+    grd.add_argument("--profile", choices=("auto", "tiny", "full", "any"), default="auto",
+                     help="profile the records must have been made in (default auto: from --reference, else not "
+                          "enforced and the batch's profiles are reported; --rerun runs in tiny unless full)")
+    grd.add_argument("--expect-versions", default="auto", metavar="V",
+                     help="'auto' (default: from --reference, else the major.minor most submissions recorded), "
+                          "'installed', 'any', or e.g. 'torch=2.13,transformers=5.24'")
     grd.add_argument("--reference", action="append", metavar="PATH",
                      help="an executed solution notebook, or a folder of them (e.g. from `labhelpers run`), that "
-                          "defines each lab's checks and points; repeatable (default: the union of the checks "
-                          "in the graded notebooks)")
+                          "defines each lab's checks, points and expected environment; repeatable (default: the "
+                          "union of the checks in the graded notebooks)")
+    grd.add_argument("--export", action="append", metavar="FORMAT",
+                     help="also write gradescope (a results.json per submission) and/or canvas (canvas.csv); "
+                          "repeatable or comma-separated")
     grd.set_defaults(func=_cmd_grade)
 
     stu = sub.add_parser("student", help="write the student version of the labs (solutions -> TODO)")
     stu.add_argument("labs", nargs="*", help="lab numbers or stems; default all")
     stu.add_argument("--out", default="student", help="folder for the student notebooks (default student/)")
     stu.set_defaults(func=_cmd_student)
+
+    from .rehearsal.cli import add_parser as add_rehearse_parser
+
+    add_rehearse_parser(sub)
     return parser
 
 

@@ -1,18 +1,36 @@
-"""Execute lab notebooks headless with papermill and summarise their records.
+"""The one notebook runner: ``labhelpers run``, the tests, the benchmarks and the grader's ``--rerun`` use it.
 
-Used by ``labhelpers run``, the tests and the grader's ``--rerun``.
+:func:`run_notebook` executes a notebook with papermill in a child process of its own session and returns
+what happened. It has two limits:
+
+* ``cell_timeout``: papermill's per-cell limit (the cell raises, the run stops, the notebook is written);
+* ``hard_timeout``: the whole run, kernel start included. Past it, every process of the run is stopped: the
+  child's process group, and the kernel's, which jupyter_client starts in a session of its own, with any
+  process the notebook started (SIGTERM, then SIGKILL after a grace period).
+
+The kernel talks to papermill over IPC sockets, not TCP, so there is no unencrypted TCP port and no warning
+about one. :func:`execute_lab` runs a lab and summarises its records as a :class:`LabRun`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import resolve_lab
 from .records import read_records
+
+KILL_GRACE_S = 5.0
 
 
 def labs_dir() -> Path:
@@ -54,10 +72,151 @@ def parse_value(text: str):
     return text
 
 
+# --------------------------------------------------------------------------------------------------
+# The runner
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Execution:
+    output: Path  # the executed notebook (written even when a cell failed or the run was stopped)
+    seconds: float
+    timed_out: bool  # stopped at hard_timeout
+    error: str | None  # the failing cell's error in one line, or why the run did not start
+    returncode: int
+    stderr_tail: str = ""
+
+
+def _kill_tree(pid: int) -> None:
+    """Stop the process ``pid``, its process group, and every descendant's process group."""
+    import psutil
+
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    groups = {pid}
+    for proc in descendants:
+        try:
+            groups.add(os.getpgid(proc.pid))
+        except ProcessLookupError:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for group in groups:
+            try:
+                os.killpg(group, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        _, alive = psutil.wait_procs(descendants, timeout=KILL_GRACE_S if sig == signal.SIGTERM else 1)
+        if not alive:
+            break
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_notebook(notebook: Path, out_path: Path, *, parameters: dict | None = None,
+                 cell_timeout: float | None = None, hard_timeout: float | None = None, cwd: Path | None = None,
+                 kernel_name: str = "python3", env: dict[str, str] | None = None,
+                 prefix: Sequence[str] = (), preexec_fn: Callable[[], None] | None = None) -> Execution:
+    """Execute ``notebook`` into ``out_path`` in a child process (see the module); never raises for the notebook.
+
+    The child starts in ``cwd`` (default: the output's folder), so that ``python -m`` finds the installed
+    ``labhelpers`` rather than a source folder under the caller's working directory. ``env`` replaces the
+    child's environment (default: this one); ``prefix`` goes before the command (e.g.
+    ``unshare --net``); ``preexec_fn`` runs in the child before it starts (e.g. resource limits).
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    cwd = Path(cwd or out_path.parent).resolve()
+    cmd = [*prefix, sys.executable, "-m", "labhelpers.execute", str(Path(notebook).resolve()), str(out_path.resolve()),
+           "--parameters", json.dumps(parameters or {}), "--cwd", str(cwd),
+           "--kernel", kernel_name]
+    if cell_timeout:
+        cmd += ["--cell-timeout", str(cell_timeout)]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="labhelpers-run-") as tmp:
+        stdout, stderr = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        with stdout.open("wb") as so, stderr.open("wb") as se:
+            try:
+                proc = subprocess.Popen(cmd, stdout=so, stderr=se, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                        start_new_session=True, preexec_fn=preexec_fn)
+            except OSError as err:
+                return Execution(out_path, 0.0, False, f"the run could not start: {err}", -1)
+            timed_out = False
+            try:
+                proc.wait(timeout=hard_timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_tree(proc.pid)
+                proc.wait()
+            _kill_tree(proc.pid)  # a process the notebook left running in the background
+        seconds = time.perf_counter() - started
+        lines = stdout.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        tail = _tail(stderr)
+    try:
+        error = json.loads(lines[-1])["error"] if lines else None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        error = None
+    if timed_out:
+        error = f"stopped after {hard_timeout:g} s (the whole run's limit)"
+    elif proc.returncode != 0 and error is None:
+        error = f"the runner exited with status {proc.returncode}: {tail.splitlines()[-1] if tail else 'no output'}"
+    return Execution(out_path, round(seconds, 2), timed_out, error, proc.returncode, tail)
+
+
+def _execute_here(notebook: str, out_path: str, parameters: dict, cwd: str, kernel_name: str,
+                  cell_timeout: float | None) -> str | None:
+    """The child's work: papermill in this process, the kernel on IPC sockets. Returns the error, if any."""
+    import papermill as pm
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    sockets = tempfile.mkdtemp(prefix="lh-k")  # short: a Unix socket path has at most 107 bytes
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        def _ip_default(self):
+            return os.path.join(sockets, "kernel")
+
+    try:
+        pm.execute_notebook(notebook, out_path, parameters=parameters, progress_bar=False, log_output=False,
+                            cwd=cwd, kernel_name=kernel_name, execution_timeout=cell_timeout,
+                            kernel_manager_class=IPCKernelManager)
+    except Exception as exc:  # papermill raises PapermillExecutionError with the cell and traceback
+        text = str(exc).strip()
+        return f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}"
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+    return None
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run one notebook (the child process of run_notebook)")
+    parser.add_argument("notebook")
+    parser.add_argument("out")
+    parser.add_argument("--parameters", default="{}")
+    parser.add_argument("--cwd", required=True)
+    parser.add_argument("--kernel", default="python3")
+    parser.add_argument("--cell-timeout", type=float, default=None)
+    args = parser.parse_args(argv)
+    error = _execute_here(args.notebook, args.out, json.loads(args.parameters), args.cwd, args.kernel,
+                          args.cell_timeout)
+    print(json.dumps({"error": error}))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Labs
+# --------------------------------------------------------------------------------------------------
 @dataclass
 class LabRun:
     lab: str
-    status: str  # "passed" | "checks failed" | "error"
+    status: str  # "passed" | "checks failed" | "no checks" | "error"
     seconds: float
     output: str
     checks_passed: int = 0
@@ -66,30 +225,39 @@ class LabRun:
     records: list = field(default_factory=list)
 
 
-def execute_lab(notebook: Path, out_path: Path, parameters: dict | None = None, timeout: float | None = None,
-                cwd: Path | None = None, kernel_name: str | None = None) -> LabRun:
-    """Run one notebook in a fresh kernel; never raises for a failing notebook (the status says it)."""
-    import papermill as pm
+def lab_status(error: str | None, checks: list[dict]) -> str:
+    """``passed`` needs at least one check and every check passed: a notebook that checks nothing did not pass."""
+    if error:
+        return "error"
+    if not checks:
+        return "no checks"
+    return "passed" if all(r.get("passed") for r in checks) else "checks failed"
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    error = None
+
+def execute_lab(notebook: Path, out_path: Path, parameters: dict | None = None, timeout: float | None = None,
+                cwd: Path | None = None, kernel_name: str | None = None, hard_timeout: float | None = None
+                ) -> LabRun:
+    """Run one notebook in a fresh kernel; never raises for a failing notebook (the status says it).
+
+    ``timeout`` is the per-cell limit, ``hard_timeout`` the whole run's (see :func:`run_notebook`).
+    """
+    run = run_notebook(Path(notebook), Path(out_path), parameters=parameters, cell_timeout=timeout,
+                       hard_timeout=hard_timeout, cwd=cwd, kernel_name=kernel_name or "python3")
     try:
-        pm.execute_notebook(str(notebook), str(out_path), parameters=parameters or {}, progress_bar=False,
-                            log_output=False, cwd=str(cwd or out_path.parent),
-                            kernel_name=kernel_name or "python3", execution_timeout=timeout)
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell and traceback
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-    seconds = time.perf_counter() - started
-    records = read_records(out_path) if out_path.exists() else []
+        records = read_records(run.output) if run.output.exists() else []
+    except (OSError, ValueError):
+        records = []
     checks = [r for r in records if r.get("kind") == "check"]
-    passed = sum(bool(r.get("passed")) for r in checks)
-    status = "error" if error else ("passed" if passed == len(checks) else "checks failed")
-    return LabRun(lab=notebook.stem, status=status, seconds=round(seconds, 1), output=str(out_path),
-                  checks_passed=passed, checks_total=len(checks), error=error, records=records)
+    return LabRun(lab=Path(notebook).stem, status=lab_status(run.error, checks), seconds=round(run.seconds, 1),
+                  output=str(run.output), checks_passed=sum(bool(r.get("passed")) for r in checks),
+                  checks_total=len(checks), error=run.error, records=records)
 
 
 def write_summary(runs: list[LabRun], out_dir: Path) -> Path:
     path = out_dir / "summary.json"
     path.write_text(json.dumps({"labs": [asdict(r) for r in runs]}, indent=2))
     return path
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -26,7 +26,8 @@ from labhelpers.grading import STATUSES, GradeOptions, grade, parse_expect_versi
 LAB = "01_instruction_tuning"
 OTHER = "02_reward_modeling"
 # The crafted lab: three checks worth 4 points (one required) and two results.
-CHECKS = [("loss_decreases", 2, True), ("bleu_improves", 1, False), ("format_ok", 1, False)]
+# Names that labhelpers/points.py does not list, so the points given here count.
+CHECKS = [("loss_falls", 2, True), ("bleu_rises", 1, False), ("format_ok", 1, False)]
 
 
 @pytest.fixture
@@ -98,6 +99,20 @@ def craft(recs: list[dict], *, counts: list | None = None, error_after: int | No
     return nb
 
 
+def stamp(nb: dict) -> dict:
+    """Give every record the code digests a kernel would have given it (the crafted cells ran in count order)."""
+    by_count = {c.execution_count: c.source for c in nb.cells if c.cell_type == "code" and c.execution_count}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if records.MIME in out.get("data", {}):
+                n = cell.execution_count
+                out["data"][records.MIME] = {**out["data"][records.MIME], "code": {
+                    "count": n, "cell": records.source_digest(cell.source),
+                    "history": [records.source_digest(by_count.get(k, ""), records.HISTORY_DIGEST_CHARS)
+                                for k in range(1, n)]}}
+    return nb
+
+
 def write(folder: Path, name: str, nb_or_text) -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +149,10 @@ EXPECTED = {
     "notes.ipynb": ("notes", "", "invalid_file", 0, 0, 0, 0),  # plain text
     "list.ipynb": ("list", "", "invalid_file", 0, 0, 0, 0),  # JSON, not a notebook
     "damaged.ipynb": ("damaged", "", "invalid_file", 0, 0, 0, 0),  # a notebook with broken cells
+    f"quinn_{LAB}.ipynb": ("quinn", LAB, "check_inconsistent", 3, 4, 2, 3),  # a failed check edited to passed
+    f"sam_{LAB}.ipynb": ("sam", LAB, "code_mismatch", 4, 4, 3, 3),  # a cell's code replaced after the run
+    f"tess_{LAB}.ipynb": ("tess", LAB, "reference_used", 4, 4, 3, 3),  # an exercise calls the reference
+    f"uma_{LAB}.ipynb": ("uma", LAB, "complete", 4, 4, 3, 3),  # digests that fit the code
 }
 
 
@@ -144,8 +163,8 @@ def submissions(tmp_path, make_records) -> Path:
     good = make_records()
     write(root, f"alice_{LAB}.ipynb", craft(good))
     write(root, f"alice_{OTHER}.ipynb", craft(make_records(OTHER)))
-    write(root, f"bob_{LAB}.ipynb", craft(make_records(failing=("bleu_improves",))))
-    write(root, f"carol_{LAB}.ipynb", craft(make_records(failing=("loss_decreases",))))
+    write(root, f"bob_{LAB}.ipynb", craft(make_records(failing=("bleu_rises",))))
+    write(root, f"carol_{LAB}.ipynb", craft(make_records(failing=("loss_falls",))))
     write(root, f"dave_{LAB}.ipynb", craft(good, error_after=2))
     write(root, f"erin_{LAB}.ipynb", craft(good, executed=False))
     n_code = sum(c.cell_type == "code" for c in craft(good).cells)
@@ -171,7 +190,30 @@ def submissions(tmp_path, make_records) -> Path:
     write(root, "list.ipynb", "[1, 2]")
     write(root, "damaged.ipynb", json.dumps({"metadata": [], "cells": [
         {"cell_type": "code", "source": [1, 2], "outputs": [], "execution_count": "one"}]}))
+    flipped = make_records(failing=("bleu_rises",))
+    flipped[2]["passed"] = True  # value 0.5 stays on the failing side of threshold 0.25 ...
+    flipped[2]["direction"] = "<="  # ... for a check that passes below it
+    write(root, f"quinn_{LAB}.ipynb", craft(flipped))
+    edited = stamp(craft(good))
+    edited.cells[1].source = "import labhelpers  # and something else than what ran"
+    write(root, f"sam_{LAB}.ipynb", edited)
+    cheat = craft(good)
+    cheat.cells.insert(2, nbformat.v4.new_code_cell(
+        "def mask_by_hand(input_ids, attention_mask, template_ids):\n"
+        "    ### BEGIN SOLUTION\n"
+        "    from labhelpers.collators import CompletionOnlyCollator\n"
+        "    return CompletionOnlyCollator(tokenizer)(input_ids)['labels']\n"
+        "    ### END SOLUTION", execution_count=None))
+    write(root, f"tess_{LAB}.ipynb", _ran_in_order(cheat))
+    write(root, f"uma_{LAB}.ipynb", stamp(craft(good)))
     return root
+
+
+def _ran_in_order(nb: dict) -> dict:
+    """Renumber the code cells 1, 2, ... as a top-to-bottom run would."""
+    for n, cell in enumerate([c for c in nb.cells if c.cell_type == "code"], 1):
+        cell.execution_count = n
+    return nb
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -192,13 +234,13 @@ def as_tuple(row: dict) -> tuple:
 def test_every_status_gets_its_row_and_points(submissions, tmp_path, capsys):
     before = snapshot(submissions)
     out = tmp_path / "grades"
-    assert main(["grade", str(submissions), "--out", str(out)]) == 0
+    assert main(["grade", str(submissions), "--out", str(out), "--profile", "tiny"]) == 0
     assert snapshot(submissions) == before, "grading changed, added or removed a file in the input folder"
 
     rows = read_gradebook(out)
     got = {Path(f).relative_to(submissions).as_posix(): as_tuple(r) for f, r in rows.items()}
     assert got == {f: (i, lab, s, float(e), float(p), cp, ct) for f, (i, lab, s, e, p, cp, ct) in EXPECTED.items()}
-    assert set(STATUSES) - {"timeout"} <= {t[2] for t in got.values()}, "every status is covered"
+    assert set(STATUSES) - {"timeout"} == {t[2] for t in got.values()}, "every status is covered"
     assert rows[str(submissions / f"alice_{LAB}.ipynb")]["key_results"] == "bleu_before=10; bleu_after=35.5"
 
     doc = json.loads((out / "grades.json").read_text())
@@ -208,16 +250,16 @@ def test_every_status_gets_its_row_and_points(submissions, tmp_path, capsys):
 
 
 def test_report_explains_each_problem_in_words(submissions, tmp_path):
-    grade([submissions], tmp_path / "g")
+    grade([submissions], tmp_path / "g", options=GradeOptions(profile="tiny"))
     report = (tmp_path / "g" / "report.md").read_text()
     sections = {s.split("\n", 1)[0]: s for s in report.split("\n## ")[1:]}
 
     def section(sid, lab=LAB):
         return sections[f"{sid} — lab {lab}"]
 
-    assert "not passed: loss_decreases (failed)" in section("carol") and "gets 0 points" in section("carol")
+    assert "not passed: loss_falls (failed)" in section("carol") and "gets 0 points" in section("carol")
     assert "gets 0 points" not in section("bob") and "gets 0 points" not in section("erin")
-    assert "❌ **loss_decreases**" in section("carol") and "needed: 0.25" in section("carol")
+    assert "❌ **loss_falls**" in section("carol") and "Your value: 0.5; needed: <= 0.25" in section("carol")
     assert "raised ValueError: expected 2 dims, got 3" in section("dave") and "`trainer.train()`" in section("dave")
     assert "no outputs" in section("erin")
     assert "not run once from top to bottom" in section("frank") and "never ran" in section("gina")
@@ -228,6 +270,28 @@ def test_report_explains_each_problem_in_words(submissions, tmp_path):
     assert "cut off" in section("truncated") and "empty" in section("empty", "unknown")
     assert "not a Jupyter notebook" in section("list", "unknown")
     assert "structure is damaged" in section("damaged", "unknown")
+    assert "bleu_rises says passed with value 0.5 <= 0.25 being False" in section("quinn")
+    assert "cell 2 (`import labhelpers  # and something else than what ran`)" in section("sam")
+    assert "`mask_by_hand` uses labhelpers.collators.CompletionOnlyCollator" in section("tess")
+    assert "Not verifiable without a rerun" in section("alice") and "Not verifiable" not in section("uma")
+    assert "only `--rerun` verifies" in report
+
+
+def test_expectations_come_from_the_batch_when_none_are_given(submissions, tmp_path, capsys):
+    """Colab work: no --profile or --expect-versions. Mixed profiles are reported, other versions are not."""
+    by_id = {g.submission_id: g for g in grade([submissions], tmp_path / "g")}
+    assert by_id["kim"].status == "complete", "a notebook in profile full is not failed for it"
+    assert by_id["leo"].status == "environment_mismatch", "torch 1.13 is not what most of the batch used"
+    assert main(["grade", str(submissions), "--out", str(tmp_path / "h")]) == 0
+    printed = capsys.readouterr().out
+    assert "Profiles in this batch: 1 full, 18 tiny (mixed)" in printed and "versions most of the batch" in printed
+
+
+def test_reference_sets_the_expected_environment(submissions, tmp_path, make_records):
+    ref_path = write(tmp_path / "ref", f"{LAB}.ipynb", craft(make_records(profile="full")))
+    assert main(["grade", str(submissions), "--out", str(tmp_path / "g"), "--reference", str(ref_path)]) == 0
+    rows = {Path(f).name: r["status"] for f, r in read_gradebook(tmp_path / "g").items()}
+    assert rows[f"kim_{LAB}.ipynb"] == "complete" and rows[f"bob_{LAB}.ipynb"] == "environment_mismatch"
 
 
 def test_expectations_can_be_relaxed(submissions, tmp_path):
@@ -235,7 +299,7 @@ def test_expectations_can_be_relaxed(submissions, tmp_path):
     by_id = {g.submission_id: g for g in grade([submissions], tmp_path / "g", options=options)}
     assert by_id["kim"].status == by_id["leo"].status == "complete"
     # an explicit version list: torch 1.13 is then the expected one and everyone else differs
-    options = GradeOptions(expect_versions=parse_expect_versions("torch=1.13"))
+    options = GradeOptions(profile="tiny", expect_versions=parse_expect_versions("torch=1.13"))
     by_id = {g.submission_id: g for g in grade([submissions], tmp_path / "h", options=options)}
     assert by_id["leo"].status == "complete" and by_id["alice"].status == "environment_mismatch"
     with pytest.raises(ValueError, match="--expect-versions"):
@@ -247,7 +311,8 @@ def test_reference_defines_the_labs_checks(submissions, tmp_path, make_records):
     records.record_check("explains_masking", True, points=3, lab=LAB)
     ref += records.recorded()[-1:]
     ref_path = write(tmp_path / "ref", f"{LAB}.ipynb", craft(ref))
-    assert main(["grade", str(submissions), "--out", str(tmp_path / "g"), "--reference", str(ref_path)]) == 0
+    assert main(["grade", str(submissions), "--out", str(tmp_path / "g"), "--reference", str(ref_path),
+                 "--profile", "tiny"]) == 0
     rows = {Path(f).name: as_tuple(r) for f, r in read_gradebook(tmp_path / "g").items()}
     assert rows[f"alice_{LAB}.ipynb"] == ("alice", LAB, "records_missing", 4, 7, 3, 4)
     assert rows[f"alice_{OTHER}.ipynb"][2:] == ("complete", 4, 4, 3, 3)  # no reference for that lab: union

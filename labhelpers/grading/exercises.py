@@ -1,0 +1,49 @@
+"""Which library functions are each exercise's reference answer, and which checks each exercise feeds.
+
+An exercise's solution sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` inside the function the
+learner completes (see :mod:`labhelpers.student`). A solution that imports, calls or aliases one of that
+exercise's references passes its checks without the learner's work; the grader reports it as
+``reference_used`` and those checks earn no points. References are dotted names; a lab may import a reference
+for another purpose (lab 03 uses ``dpo_loss`` for its accuracy), so only the exercise's own solution counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Exercise:
+    references: tuple[str, ...]  # dotted names of the library's own answer
+    checks: tuple[str, ...]  # check names (fnmatch patterns) that this exercise's code decides
+
+
+_FORMATTING = ("labhelpers.formatting.formatting_prompts_func_no_response",
+               "labhelpers.formatting.formatting_prompts_func", "labhelpers.formatting.to_prompt_completion")
+_TOP_P = ("transformers.TopPLogitsWarper", "transformers.generation.TopPLogitsWarper",
+          "transformers.generation.logits_process.TopPLogitsWarper")
+
+# lab -> name of the function whose body holds the solution -> its references and checks
+EXERCISES: dict[str, dict[str, Exercise]] = {
+    "01_instruction_tuning": {
+        "formatting_prompts_func_no_response": Exercise(_FORMATTING, ("formatting_matches_reference",)),
+        "formatting_prompts_func": Exercise(_FORMATTING, ("formatting_matches_reference",)),
+        "mask_by_hand": Exercise(("labhelpers.collators.CompletionOnlyCollator",
+                                  "labhelpers.collators.find_template_end"), ("mask_by_hand_matches_collator",)),
+    },
+    "02_reward_modeling": {
+        "bt_loss": Exercise(("labhelpers.losses.bradley_terry_loss",),
+                            ("bt_loss_matches_library", "bt_loss_matches_trainer")),
+        "win_rate_of": Exercise(("labhelpers.reward.win_rate",), ("win_rate_matches_library",)),
+    },
+    "03_dpo": {
+        "dpo_loss_from_equation": Exercise(("labhelpers.losses.dpo_loss",), ("dpo_loss_matches_library",)),
+    },
+    "04_ppo_rlhf": {
+        "my_gae": Exercise(("labhelpers.ppo.compute_gae",), ("gae_matches_library",)),
+        "my_clipped_loss": Exercise(("labhelpers.ppo.clipped_policy_loss",), ("clipped_loss_matches_library",)),
+    },
+    "05_generation_parameters": {
+        "top_p_keep": Exercise(_TOP_P, ("top_p_*_matches_library", "top_p_*_smallest_set")),
+    },
+}

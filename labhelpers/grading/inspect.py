@@ -1,0 +1,337 @@
+"""Reading one notebook: its records, how it was run, and whether its records still fit its code.
+
+Nothing here needs the other notebooks of the batch (that is :mod:`.score`). The consistency checks catch
+accidents and casual edits; a determined student can forge any record, so only ``--rerun`` verifies.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from ..records import DIRECTIONS, HISTORY_DIGEST_CHARS, MIME, compare, records_by_cell, source_digest
+from ..student import BEGIN, END
+from .discover import claimed_lab, load, submission_id
+from .exercises import EXERCISES
+
+
+@dataclass
+class Problem:
+    code: str  # a key of STATUSES
+    message: str  # one or two sentences for the learner
+
+
+@dataclass
+class Inspection:
+    """What one notebook file holds, before scoring (scoring needs every notebook of the batch)."""
+
+    path: Path
+    submission_id: str
+    lab: str  # claimed lab, else the lab of the records, else ""
+    claimed: bool
+    problems: list[Problem] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)  # only those of `lab`
+    other_labs: list[str] = field(default_factory=list)
+    valid: bool = True
+    executed: bool = True
+    renamed: list[str] = field(default_factory=list)
+    untrusted_checks: set[str] = field(default_factory=set)  # recorded pass disagrees with the value
+    reference_checks: list[str] = field(default_factory=list)  # check patterns decided by the reference
+    unverifiable: list[str] = field(default_factory=list)  # records without direction or code digests
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _first_line(cell: dict) -> str:
+    for line in _source(cell).splitlines():
+        if line.strip():
+            return line.strip()[:80]
+    return ""
+
+
+def inspect_notebook(path: Path, *, sid: str | None = None, lab: str | None = None,
+                     shown_path: Path | None = None) -> Inspection:
+    """Read one file and collect its problems (no scoring). ``sid``/``lab`` override the naming rules."""
+    path = Path(path)
+    nb, why = load(path)
+    meta = nb.get("metadata") if nb else {}
+    meta = meta.get("labhelpers", {}) if isinstance(meta, dict) else {}
+    meta = meta if isinstance(meta, dict) else {}
+    named = shown_path or path
+    claimed = lab or claimed_lab(named, meta)
+    naming = submission_id(named, meta)
+    insp = Inspection(path=path, submission_id=sid or naming.submission_id, lab=claimed or "",
+                      claimed=bool(claimed), renamed=[] if sid else naming.renamed)
+    if nb is None:
+        insp.valid = insp.executed = False
+        insp.problems.append(Problem("invalid_file", why))
+        return insp
+    try:
+        _inspect_cells(insp, [c for c in nb["cells"] if isinstance(c, dict)])
+    except (TypeError, AttributeError, ValueError, KeyError) as err:  # a hand-damaged structure
+        insp.valid = insp.executed = False
+        insp.problems = [Problem("invalid_file", (
+            f"The notebook's structure is damaged ({type(err).__name__}: {err}); it was edited by hand or "
+            "by a broken tool. Download the notebook again from Jupyter or Colab and submit that file."))]
+    return insp
+
+
+def _inspect_cells(insp: Inspection, cells: list[dict]) -> None:
+    try:
+        located = [(i, r) for i, r in records_by_cell({"cells": cells}) if isinstance(r, dict)]
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        insp.valid = insp.executed = False
+        insp.problems.append(Problem("invalid_file", f"An output of type {MIME} is damaged (not valid JSON); "
+                                                     "the notebook was edited by hand or cut off."))
+        return
+    labs = Counter(str(r.get("lab")) for _, r in located)
+    if not insp.lab and labs:
+        insp.lab = labs.most_common(1)[0][0]
+    mine = [(i, r) for i, r in located if str(r.get("lab")) == insp.lab]
+    insp.records = [r for _, r in mine]
+    insp.other_labs = sorted(lab for lab in labs if lab != insp.lab)
+
+    code = [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code" and _source(c).strip()]
+    if not any(c.get("execution_count") is not None or c.get("outputs") for _, c in code):
+        insp.executed = False
+        insp.problems.append(Problem("not_executed", (
+            "The notebook has no outputs: it was saved without being run, or its outputs were cleared. "
+            "Run it (Kernel > Restart Kernel and Run All Cells, or Runtime > Run all on Colab), wait until "
+            "the last cell has finished, save, and submit that file.")))
+        return
+    first_error = _cell_error(insp, code)
+    _execution_order(insp, [(i, c) for i, c in code if first_error is None or i <= first_error])
+    if insp.other_labs:
+        claim = f"is marked as lab {insp.lab}" if insp.claimed else f"mostly holds records of lab {insp.lab}"
+        insp.problems.append(Problem("wrong_lab", (
+            f"This notebook {claim}, but it holds records of lab {', '.join(insp.other_labs)}. "
+            "Was the wrong notebook uploaded, or the file misnamed?")))
+    _check_consistency(insp)
+    _check_code_digests(insp, cells, mine)
+    _check_reference_use(insp, cells)
+
+
+def _cell_error(insp: Inspection, code: list[tuple[int, dict]]) -> int | None:
+    """Report the first cell that raised; returns its index."""
+    for i, c in code:
+        errors = [o for o in c.get("outputs", []) if isinstance(o, dict) and o.get("output_type") == "error"]
+        if errors:
+            err = errors[0]
+            evalue = str(err.get("evalue", "")).strip().splitlines()
+            insp.problems.append(Problem("cell_error", (
+                f"Cell {i + 1} (`{_first_line(c)}`) raised {err.get('ename', 'an error')}"
+                + (f": {evalue[0][:200]}" if evalue else "") + ". Cells after an error do not run, so their "
+                "checks are missing. Fix that cell, then run the whole notebook again from the top.")))
+            return i
+    return None
+
+
+def _execution_order(insp: Inspection, considered: list[tuple[int, dict]]) -> None:
+    """Report cells that never ran or ran in another order (up to the first error: later ones stay unrun)."""
+    never = [i + 1 for i, c in considered if c.get("execution_count") is None]
+    backwards = []
+    last = None
+    for i, c in considered:
+        n = c.get("execution_count")
+        if n is None:
+            continue
+        if last is not None and n <= last[1]:
+            backwards.append((i + 1, n, last))
+        last = (i + 1, n)
+    if not (never or backwards):
+        return
+    parts = []
+    if never:
+        shown = ", ".join(map(str, never[:8])) + (" ..." if len(never) > 8 else "")
+        parts.append(f"code cell{'s' if len(never) > 1 else ''} {shown} never ran")
+    if backwards:
+        i, n, (j, m) = backwards[0]
+        parts.append(f"cell {i} has execution count [{n}] although cell {j} above it has [{m}]"
+                     + (f" ({len(backwards)} such places)" if len(backwards) > 1 else ""))
+    insp.problems.append(Problem("out_of_order", (
+        "The cells were not run once from top to bottom: " + "; ".join(parts) + ". Results that depend "
+        "on the order may not be what the code says. Use Kernel > Restart Kernel and Run All Cells, "
+        "then save.")))
+
+
+def _real(x) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def recomputed_pass(record: dict) -> bool | None:
+    """A check's outcome recomputed from its value, threshold and direction; None when it cannot be."""
+    v, t, direction = _real(record.get("value")), _real(record.get("threshold")), record.get("direction")
+    if v is None or t is None or direction not in DIRECTIONS:
+        return None
+    if v != t and math.isclose(v, t, rel_tol=1e-5):  # rounded to 6 figures: too close to tell
+        return None
+    return compare(v, direction, t)
+
+
+def _check_consistency(insp: Inspection) -> None:
+    wrong = []
+    for r in insp.records:
+        if r.get("kind") != "check":
+            continue
+        if "direction" not in r:
+            insp.unverifiable.append(f"{r.get('name')}: no direction (a record made before schema 2)")
+            continue
+        again = recomputed_pass(r)
+        if again is not None and again != bool(r.get("passed")):
+            wrong.append(r)
+            insp.untrusted_checks.add(str(r.get("name")))
+    if wrong:
+        shown = "; ".join(f"{r.get('name')} says {'passed' if r.get('passed') else 'failed'} with value "
+                          f"{r.get('value')} {r.get('direction')} {r.get('threshold')} being "
+                          f"{recomputed_pass(r)}" for r in wrong[:4])
+        insp.problems.append(Problem("check_inconsistent", (
+            f"{len(wrong)} check record(s) contradict their own numbers ({shown}). The file was edited after it "
+            "ran; these checks are scored from their values. Run the notebook again and submit it unedited.")))
+
+
+def _check_code_digests(insp: Inspection, cells: list[dict], located: list[tuple[int, dict]]) -> None:
+    """Each record's digests against the cell that shows it and the cells that ran before it."""
+    changed: dict[int, str] = {}
+    for index, r in located:
+        code = r.get("code")
+        if not isinstance(code, dict):
+            insp.unverifiable.append(f"{r.get('name')}: no code digest (made outside a kernel or before schema 2)")
+            continue
+        count, history = code.get("count"), code.get("history") or []
+        cell = cells[index]
+        if code.get("cell") != source_digest(_source(cell)) or cell.get("execution_count") != count:
+            changed.setdefault(index, f"cell {index + 1} (`{_first_line(cell)}`), which shows {r.get('name')}")
+        for j, before in enumerate(cells[:index]):
+            n = before.get("execution_count")
+            if before.get("cell_type") != "code" or not isinstance(n, int) or not 0 < n <= len(history):
+                continue
+            if not isinstance(count, int) or n >= count:
+                continue
+            if history[n - 1] != source_digest(_source(before), HISTORY_DIGEST_CHARS):
+                changed.setdefault(j, f"cell {j + 1} (`{_first_line(before)}`)")
+    if changed:
+        where = "; ".join(changed[k] for k in sorted(changed)[:4]) + (" ..." if len(changed) > 4 else "")
+        insp.problems.append(Problem("code_mismatch", (
+            f"The code in {where} is not the code that ran: it was changed after the notebook was executed, so "
+            "the outputs below it come from other code. Run the notebook again from the top and submit it.")))
+
+
+# --------------------------------------------------------------------------------------------------
+# Exercise solutions that use the library's reference
+# --------------------------------------------------------------------------------------------------
+def _solution_ranges(source: str) -> list[tuple[int, int]]:
+    lines = source.split("\n")
+    ranges, start = [], None
+    for n, line in enumerate(lines, 1):
+        if line.strip() == BEGIN:
+            start = n
+        elif line.strip() == END and start is not None:
+            ranges.append((start, n))
+            start = None
+    return ranges
+
+
+def _parse(source: str) -> ast.Module | None:
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return None
+
+
+def _bindings(trees: list[ast.Module]) -> tuple[dict[str, str], dict[str, str]]:
+    """(name -> dotted object it was imported as, name -> dotted module it stands for) over all cells."""
+    objects: dict[str, str] = {}
+    modules: dict[str, str] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        modules[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".")[0]
+                        modules[top] = top
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    dotted = f"{node.module}.{alias.name}"
+                    objects[alias.asname or alias.name] = dotted
+                    modules.setdefault(alias.asname or alias.name, dotted)
+    return objects, modules
+
+
+def _dotted(node: ast.AST, modules: dict[str, str]) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name) and node.id in modules:
+        return ".".join([modules[node.id], *reversed(parts)])
+    return None
+
+
+def _uses(node: ast.AST, refs: tuple[str, ...], objects: dict[str, str], modules: dict[str, str],
+          own: set[str]) -> str | None:
+    """The reference ``node`` names, imports or calls, if any."""
+    ref_modules = {r.rsplit(".", 1)[0] for r in refs}
+    if isinstance(node, ast.ImportFrom) and node.module:
+        for alias in node.names:
+            if f"{node.module}.{alias.name}" in refs or (node.module in ref_modules and alias.name == "*"):
+                return f"{node.module}.{alias.name}"
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name in ref_modules:
+                return alias.name
+    if isinstance(node, ast.Name) and objects.get(node.id) in refs and node.id not in own:
+        return objects[node.id]
+    if isinstance(node, ast.Attribute):
+        dotted = _dotted(node, modules)
+        if dotted in refs:
+            return dotted
+    return None
+
+
+def _check_reference_use(insp: Inspection, cells: list[dict]) -> None:
+    table = EXERCISES.get(insp.lab)
+    if not table:
+        return
+    sources = [_source(c) for c in cells if c.get("cell_type") == "code"]
+    trees = [t for t in map(_parse, sources) if t is not None]
+    objects, modules = _bindings(trees)
+    own = {n.name for t in trees for n in ast.walk(t) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    # the exercise's own name bound to the reference: `from labhelpers.losses import bradley_terry_loss as bt_loss`
+    found = [(name, [objects[name]]) for name, ex in table.items() if objects.get(name) in ex.references]
+    for name, _ in found:
+        insp.reference_checks.extend(table[name].checks)
+    for source, tree in zip(sources, map(_parse, sources)):
+        ranges = _solution_ranges(source) if tree is not None else []
+        for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)) if ranges else ():
+            exercise = table.get(func.name)
+            if exercise is None:
+                continue
+            for start, end in ranges:
+                if not func.lineno <= start <= (func.end_lineno or start):
+                    continue
+                used = {_uses(n, exercise.references, objects, modules, own) for n in ast.walk(func)
+                        if start < getattr(n, "lineno", 0) < end}
+                used.discard(None)
+                if used:
+                    found.append((func.name, sorted(used)))
+                    insp.reference_checks.extend(exercise.checks)
+    if found:
+        what = "; ".join(f"`{name}` uses {', '.join(u)}" for name, u in found)
+        insp.problems.append(Problem("reference_used", (
+            f"The solution of an exercise calls the library's own answer ({what}). The exercise asks you to write "
+            "it yourself, so its checks earn no points; replace the call with your own code.")))
+
+
+def decided_by_reference(insp: Inspection, check: str) -> bool:
+    return any(fnmatchcase(check, pattern) for pattern in insp.reference_checks)
