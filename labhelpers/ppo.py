@@ -5,8 +5,8 @@ TRL 1.x removed them. This file is a compact, tested stand-in with the same idea
 ``step(queries, responses, rewards)`` call, written to be read top to bottom:
 
 1. :class:`LengthSampler`            random query lengths (the course cuts reviews to 2-8 tokens)
-2. padding and positions             left-padded batches with explicit ``position_ids``
-3. log-probabilities and entropy     of the tokens a model actually produced
+2-3. padding, positions, log-probs   from :mod:`labhelpers.sequences`: left-padded batches with explicit
+     and masked statistics           ``position_ids``, log-probs and entropy of the tokens a model produced
 4. :func:`kl_penalized_rewards`      per-token reward ``-β·KL_t``, plus the score on the last token
 5. :func:`compute_gae`               generalised advantage estimation (Schulman et al., 2016)
 6. :func:`clipped_policy_loss`,      PPO's clipped surrogate objectives (Schulman et al., 2017)
@@ -32,7 +32,16 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from .sequences import (
+    entropy_from_logits,
+    left_pad,
+    masked_mean,
+    masked_whiten,
+    next_token_logprobs,
+    pad_id_for,
+    position_ids_from_mask,
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -61,60 +70,8 @@ class LengthSampler:
 
 
 # --------------------------------------------------------------------------------------------------
-# 2. Padding and positions
+# 2-3. Padding, positions, log-probabilities, entropy and masked statistics: labhelpers.sequences
 # --------------------------------------------------------------------------------------------------
-def left_pad(sequences: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack 1-D token tensors of different lengths, padding on the left.
-
-    Returns ``input_ids`` and ``attention_mask``, both ``(B, T)`` with ``T`` the longest length.
-    """
-    width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for i, seq in enumerate(sequences):
-        input_ids[i, width - len(seq):] = seq
-        attention_mask[i, width - len(seq):] = 1
-    return input_ids, attention_mask
-
-
-def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions ``0, 1, 2, ...`` counted from each row's first real token; ``(B, T) -> (B, T)``.
-
-    GPT-2 adds a learned embedding of the position to each token. Without explicit ``position_ids`` it
-    numbers the columns, so a left-padded query would start at position 3 instead of 0 and the model
-    would score a different text than it generated. Padding positions get 0 (they are masked anyway).
-    """
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
-# --------------------------------------------------------------------------------------------------
-# 3. Log-probabilities, entropy and masked statistics
-# --------------------------------------------------------------------------------------------------
-def logprobs_of_tokens(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """``log π(token)`` under ``logits``: ``(B, N, V)`` and ``(B, N) -> (B, N)``."""
-    return torch.gather(F.log_softmax(logits.float(), dim=-1), 2, tokens.unsqueeze(-1)).squeeze(-1)
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy ``-Σ_v p_v log p_v`` of each next-token distribution: ``(B, N, V) -> (B, N)``."""
-    logits = logits.float()
-    return torch.logsumexp(logits, dim=-1) - (F.softmax(logits, dim=-1) * logits).sum(-1)
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` where ``mask`` is true (any shape). Masked entries may hold anything, even NaN."""
-    mask = mask.bool()
-    return torch.where(mask, x, torch.zeros_like(x)).sum() / mask.sum().clamp(min=1)
-
-
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Shift and scale ``x`` to mean 0 and variance 1 over the masked entries; other entries become 0."""
-    mask = mask.bool()
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
-    return torch.where(mask, (x - mean) * torch.rsqrt(var + eps), torch.zeros_like(x))
-
-
 def response_mask(response_lengths: list[int], width: int) -> torch.Tensor:
     """``(B, width)`` bool mask that is true in the last ``n_i`` columns of row ``i``.
 
@@ -247,9 +204,9 @@ def generate_responses(model, tokenizer, queries: list[torch.Tensor], **generati
 
     Each response stops after its first end-of-sequence token (kept: ending is an action too).
     """
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = pad_id_for(tokenizer)
     device = next(model.parameters()).device
-    input_ids, attention_mask = left_pad([q.cpu() for q in queries], pad_id)
+    input_ids, attention_mask = left_pad(queries, pad_id)
     generation_kwargs.setdefault("pad_token_id", pad_id)
     out = model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
                          position_ids=position_ids_from_mask(attention_mask).to(device), **generation_kwargs)
@@ -272,9 +229,9 @@ def response_logprobs(model, queries: list[torch.Tensor], responses: list[torch.
     input_ids, attention_mask = left_pad([torch.cat([q.cpu(), r.cpu()]) for q, r in zip(queries, responses)], pad_id)
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
     logits = model(input_ids=input_ids, attention_mask=attention_mask,
-                   position_ids=position_ids_from_mask(attention_mask)).logits[:, :-1]
+                   position_ids=position_ids_from_mask(attention_mask)).logits
     mask = response_mask([len(r) for r in responses], input_ids.shape[1] - 1).to(device)
-    return logprobs_of_tokens(logits, input_ids[:, 1:]), mask
+    return next_token_logprobs(logits, input_ids), mask
 
 
 # --------------------------------------------------------------------------------------------------
@@ -282,10 +239,24 @@ def response_logprobs(model, queries: list[torch.Tensor], responses: list[torch.
 # --------------------------------------------------------------------------------------------------
 @dataclass
 class PPOConfig:
-    """Settings of :class:`PPOTrainer`. Where the course's TRL ``PPOConfig`` had a default, it is kept."""
+    """Settings of :class:`PPOTrainer`.
+
+    The course ran TRL 0.x, whose ``PPOConfig`` and ``PPOTrainer`` this class follows. Its defaults are kept
+    (``ppo_epochs``, ``init_kl_coef``, the adaptive KL target and horizon, ``gamma``, ``lam``, both clip ranges,
+    ``vf_coef``, and no weight decay: TRL optimised with plain ``Adam``) except where this list says why not:
+
+    * ``mini_batch_size`` 16, not TRL's 1: one rollout per gradient step means ``4·B`` optimizer steps per
+      PPO step, each on one noisy sample, which on a CPU is most of a lab's time.
+    * ``max_grad_norm`` 1.0, not TRL's ``None``: a guard against one minibatch with a large advantage moving
+      the policy far at the tiny profile's large learning rate. ``None`` gives TRL's behaviour.
+    * ``kl_target`` is what TRL called ``target`` (6 nats), the adaptive controller's aim. TRL's ``target_kl``
+      was something else: with ``early_stopping=True`` it ended a step's epochs once the KL passed
+      ``1.5 · target_kl``. This trainer has no early stopping, so it has no field of that name.
+    * the batch size is not a setting: a step trains on as many rollouts as it is given.
+    """
 
     learning_rate: float = 1.41e-5
-    """AdamW learning rate of the policy and its value head."""
+    """Learning rate of the policy and its value head (the course's value)."""
     mini_batch_size: int = 16
     """Rollouts per gradient step; a batch of ``B`` rollouts gives ``ceil(B / mini_batch_size)`` steps per epoch."""
     ppo_epochs: int = 4
@@ -294,9 +265,9 @@ class PPOConfig:
     init_kl_coef: float = 0.2
     """β: weight of the per-token KL penalty to the reference model. 0 turns the penalty off."""
     adaptive_kl: bool = True
-    """Adapt β towards ``target_kl`` (True) or keep it fixed (False)."""
-    target_kl: float = 6.0
-    """The KL (nats per response) the adaptive controller aims for."""
+    """Adapt β towards ``kl_target`` (True) or keep it fixed (False)."""
+    kl_target: float = 6.0
+    """The KL (nats per response) the adaptive controller aims for (TRL's ``target``)."""
     kl_horizon: int = 10000
     """How slowly the adaptive controller moves β (in samples)."""
     gamma: float = 1.0
@@ -312,7 +283,10 @@ class PPOConfig:
     whiten_advantages: bool = True
     """Normalise the advantages of each batch to mean 0 and variance 1 (steadier step sizes)."""
     max_grad_norm: float | None = 1.0
-    """Clip the gradient norm to this value (None: no clipping)."""
+    """Clip the gradient norm to this value (None: no clipping, as in TRL)."""
+    weight_decay: float = 0.0
+    """AdamW's decoupled weight decay, applied only to the policy's weight matrices and embeddings; never to
+    biases, normalisation layers or the value head, whose scale is what they learn. 0 is TRL's plain Adam."""
     total_steps: int | None = None
     """Number of :meth:`PPOTrainer.step` calls planned; sets the length of the progress bar."""
     show_progress: bool = True
@@ -321,12 +295,25 @@ class PPOConfig:
     """Seed of the minibatch shuffling."""
 
     def __post_init__(self):
-        for name in ("learning_rate", "mini_batch_size", "ppo_epochs", "target_kl", "kl_horizon", "cliprange",
+        for name in ("learning_rate", "mini_batch_size", "ppo_epochs", "kl_target", "kl_horizon", "cliprange",
                      "cliprange_value"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"PPOConfig.{name} must be > 0, got {getattr(self, name)!r}.")
-        if self.init_kl_coef < 0:
-            raise ValueError(f"PPOConfig.init_kl_coef must be >= 0, got {self.init_kl_coef!r}.")
+        for name in ("init_kl_coef", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"PPOConfig.{name} must be >= 0, got {getattr(self, name)!r}.")
+
+
+def optimizer_groups(model: nn.Module, value_head: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: weight decay on the policy's matrices (``ndim >= 2``), none on the rest.
+
+    Biases and the gains of normalisation layers are vectors (``ndim == 1``); decaying them pulls a layer's
+    scale and offset towards 0 rather than regularising what it computes. The value head is trained from
+    scratch during PPO and predicts returns on the reward's scale, so it is never decayed either.
+    """
+    policy = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in policy if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in policy if p.ndim < 2] + list(value_head.parameters()), "weight_decay": 0.0}]
 
 
 class ValueHead(nn.Module):
@@ -369,13 +356,13 @@ class PPOTrainer:
         self.ref_model = copy.deepcopy(model) if ref_model is None else ref_model
         self.ref_model.eval().requires_grad_(False)
         self.value_head = ValueHead(model.config.hidden_size).to(self.device)
-        self.optimizer = torch.optim.AdamW(list(model.parameters()) + list(self.value_head.parameters()),
+        self.optimizer = torch.optim.AdamW(optimizer_groups(model, self.value_head, config.weight_decay),
                                            lr=config.learning_rate)
         if config.adaptive_kl and config.init_kl_coef > 0:
-            self.kl_ctl = AdaptiveKLController(config.init_kl_coef, config.target_kl, config.kl_horizon)
+            self.kl_ctl = AdaptiveKLController(config.init_kl_coef, config.kl_target, config.kl_horizon)
         else:
             self.kl_ctl = FixedKLController(config.init_kl_coef)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = pad_id_for(tokenizer)
         self.step_count = 0
         self.history: list[dict] = []
         self._generator = torch.Generator().manual_seed(config.seed)
@@ -386,19 +373,28 @@ class PPOTrainer:
         """Sample one response per query with the policy (see :func:`generate_responses`)."""
         return generate_responses(self.model, self.tokenizer, queries, **generation_kwargs)
 
-    def batch_forward(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      with_values: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    def batch_forward(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, with_values: bool = False,
+                      entropy_mask: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Log-probs of the tokens in ``input_ids`` under ``model``, with values and entropies.
 
         ``input_ids``, ``attention_mask``: ``(B, T)`` left-padded. Returns ``(logprobs, values, entropy)``,
         each ``(B, T-1)``; ``values`` is None unless ``with_values`` (value head on the last hidden state).
+        ``entropy`` is None unless an ``entropy_mask`` ``(B, T-1)`` says where it is wanted (the response
+        tokens): it is computed there only, and is 0 elsewhere, since the entropy of the distribution that
+        predicts a query token or a pad says nothing about the policy.
         """
         out = model(input_ids=input_ids, attention_mask=attention_mask,
                     position_ids=position_ids_from_mask(attention_mask), output_hidden_states=with_values)
         logits = out.logits[:, :-1]
-        logprobs = logprobs_of_tokens(logits, input_ids[:, 1:])
+        logprobs = next_token_logprobs(out.logits, input_ids)
         values = self.value_head(out.hidden_states[-1][:, :-1]) if with_values else None
-        return logprobs, values, entropy_from_logits(logits.detach())
+        entropy = None
+        if entropy_mask is not None:
+            entropy_mask = entropy_mask.bool()
+            entropy = torch.zeros(logprobs.shape, device=logprobs.device)
+            entropy[entropy_mask] = entropy_from_logits(logits.detach()[entropy_mask])
+        return logprobs, values, entropy
 
     # ---- one PPO step --------------------------------------------------------------------------
     def _check_inputs(self, queries, responses, rewards) -> torch.Tensor:
@@ -469,9 +465,9 @@ class PPOTrainer:
             order = torch.randperm(batch, generator=self._generator).to(self.device)
             for start in range(0, batch, cfg.mini_batch_size):
                 idx = order[start:start + cfg.mini_batch_size]
-                logprobs, values, entropy = self.batch_forward(self.model, input_ids[idx], attention_mask[idx],
-                                                               with_values=True)
                 m = mask[idx]
+                logprobs, values, entropy = self.batch_forward(self.model, input_ids[idx], attention_mask[idx],
+                                                               with_values=True, entropy_mask=m)
                 pg_loss, clipfrac = clipped_policy_loss(logprobs, old_logprobs[idx], advantages[idx], m, cfg.cliprange)
                 vf_loss, vf_clipfrac = clipped_value_loss(values, old_values[idx], returns[idx], m,
                                                           cfg.cliprange_value)

@@ -304,3 +304,30 @@ def plot_margins(margins_before: torch.Tensor, margins_after: torch.Tensor):
         ax.set_ylabel("pairs")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# A sentiment classifier as the reward (lab 04 and its GPU benchmark)
+# --------------------------------------------------------------------------------------------------
+# How lab 04 calls the sentiment pipeline: every label's score (top_k=None), as probabilities (softmax), 16 texts
+# per forward pass.
+SENTIMENT_KWARGS = {"top_k": None, "function_to_apply": "softmax", "batch_size": 16}
+
+
+def positive_rewards(pipe_outputs, label: str = "POSITIVE") -> list[float]:
+    """P(``label``) of each text from a text-classification pipeline's outputs (called with ``top_k=None``).
+
+    The pipeline sorts each text's ``[{"label", "score"}, ...]`` by score, so the reward is found by its label,
+    never by its position. A label the classifier does not have raises ``ValueError`` naming the labels it has.
+    """
+    rewards = []
+    for scores in pipe_outputs:
+        if isinstance(scores, dict):  # one label per text: the pipeline was called without top_k=None
+            scores = [scores]
+        found = [d["score"] for d in scores if d["label"] == label]
+        if not found:
+            raise ValueError(f"No {label!r} score among the classifier's outputs {scores}; call the pipeline with "
+                             f"**SENTIMENT_KWARGS (top_k=None gives every label), or pass label= one of "
+                             f"{sorted(d['label'] for d in scores)}.")
+        rewards.append(float(found[0]))
+    return rewards

@@ -61,6 +61,32 @@ def sft_args(cfg: LabConfig, *, completion_only_loss: bool = True, output_dir: s
     return _build(SFTConfig, settings, changes)
 
 
+def chat_sft_args(cfg: LabConfig, *, output_dir: str | None = None, **changes):
+    """Lab 06: ``SFTConfig`` for conversations with ``assistant_only_loss=True``.
+
+    TRL trains only the tokens that the chat template's ``{% generation %}`` markers enclose (the assistant's
+    turns). Full fine-tuning and the LoRA and QLoRA runs share these settings; LoRA passes its own ``learning_rate``.
+    """
+    from trl import SFTConfig
+
+    settings = dict(
+        output_dir=output_dir or cfg.output_dir,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear",
+        max_length=cfg.max_length,
+        assistant_only_loss=True,
+        activation_checkpointing=False,
+        logging_steps=max(1, cfg.max_steps // 25),
+        save_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        **_precision(cfg),
+    )
+    return _build(SFTConfig, settings, changes)
+
+
 def reward_args(cfg: LabConfig, **changes):
     """Lab 02: ``RewardConfig``; evaluates on the held-out pairs every ``eval_steps`` and once at the start.
 
@@ -125,11 +151,11 @@ def dpo_args(cfg: LabConfig, run_name: str = "dpo", loss_type=("sigmoid",), loss
 
 
 def ppo_config(cfg: LabConfig, **changes):
-    """Lab 04: :class:`labhelpers.ppo.PPOConfig` with an adaptive KL penalty aiming at ``cfg.target_kl``."""
+    """Lab 04: :class:`labhelpers.ppo.PPOConfig` with an adaptive KL penalty aiming at ``cfg.kl_target``."""
     from .ppo import PPOConfig
 
     settings = dict(learning_rate=cfg.learning_rate, mini_batch_size=cfg.mini_batch_size, ppo_epochs=cfg.ppo_epochs,
-                    init_kl_coef=cfg.init_kl_coef, adaptive_kl=True, target_kl=cfg.target_kl,
+                    init_kl_coef=cfg.init_kl_coef, adaptive_kl=True, kl_target=cfg.kl_target,
                     total_steps=cfg.max_steps, seed=cfg.seed)
     return _build(PPOConfig, settings, changes)
 

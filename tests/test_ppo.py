@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 
 import pytest
 import torch
@@ -161,7 +162,7 @@ def test_adaptive_kl_controller_moves_towards_the_target_and_fixed_does_not():
 def test_left_padded_batch_gives_the_same_logits_as_each_sequence_alone():
     model = tiny_lm()
     seqs = [torch.tensor([5, 6, 7, 8, 9, 10]), torch.tensor([11, 12]), torch.tensor([3, 4, 5, 6])]
-    input_ids, attention_mask = ppo.left_pad(seqs, pad_id=0)
+    input_ids, attention_mask = ppo.left_pad(seqs, 0)
     assert attention_mask.tolist()[1] == [0, 0, 0, 0, 1, 1]
     position_ids = ppo.position_ids_from_mask(attention_mask)
     assert position_ids.tolist()[1][-2:] == [0, 1] and position_ids.tolist()[0] == list(range(6))
@@ -185,9 +186,16 @@ def test_trainer_log_probs_of_a_padded_batch_match_unpadded_ones():
         alone, _ = ppo.response_logprobs(model, [q], [r], pad_id=0)
         assert logprobs[i][mask[i]].tolist() == pytest.approx(alone[0, -len(r):].tolist(), abs=1e-5)
         ids = torch.cat([q, r]).unsqueeze(0)
-        lp, values, entropy = trainer.batch_forward(model, ids, torch.ones_like(ids), with_values=True)
+        in_response = ppo.response_mask([len(r)], ids.shape[1] - 1)
+        lp, values, entropy = trainer.batch_forward(model, ids, torch.ones_like(ids), with_values=True,
+                                                    entropy_mask=in_response)
         assert lp[0, -len(r):].tolist() == pytest.approx(alone[0, -len(r):].tolist(), abs=1e-5)
         assert values.shape == entropy.shape == (1, ids.shape[1] - 1)
+        # the entropy is computed on the response tokens only, and there it is the full distribution's
+        logits = model(input_ids=ids).logits[0, :-1]
+        want = -(logits.softmax(-1) * logits.log_softmax(-1)).sum(-1)
+        assert entropy[0, -len(r):].tolist() == pytest.approx(want[-len(r):].tolist(), abs=1e-5)
+        assert entropy[0, :-len(r)].abs().sum() == 0
 
 
 def test_generate_stops_each_response_after_its_first_eos():
@@ -222,19 +230,53 @@ def test_a_ppo_step_raises_a_rewarded_response_and_lowers_a_punished_one():
         return lp[mask].sum().item()
 
     good_before, bad_before = logp(good), logp(bad)
+    started = time.perf_counter()
     stats = trainer.step(queries, responses, rewards)
+    step_seconds = time.perf_counter() - started
     assert logp(good) > good_before + 0.1
     assert logp(bad) < bad_before - 0.1
     # the reference model is frozen and unchanged
     ref_lp, mask = ppo.response_logprobs(trainer.ref_model, [query], [good], pad_id=0)
     assert ref_lp[mask].sum().item() == pytest.approx(good_before, abs=1e-5)
-    assert stats["reward"] == pytest.approx(0.0) and stats["kl"] == pytest.approx(0.0, abs=1e-5)
-    # the step times its two phases; the minibatch epochs are the larger one (4 epochs of forward + backward)
-    assert 0 < stats["time_forward_s"] < stats["time_optimise_s"]
+    assert stats["reward"] == pytest.approx(0.0)
+    # the two phases are timed inside the step: each a duration, together no longer than the whole call
+    assert 0 <= stats["time_forward_s"] and 0 <= stats["time_optimise_s"]
+    assert stats["time_forward_s"] + stats["time_optimise_s"] <= step_seconds
     for key in ("reward", "kl", "kl_coef", "entropy", "clipfrac", "value_loss", "policy_loss"):
         assert math.isfinite(stats[key]), key
     assert 0.0 <= stats["clipfrac"] <= 1.0 and stats["entropy"] > 0
     assert trainer.history == [stats] and trainer.step_count == 1
+
+
+def test_the_kl_statistic_is_the_summed_log_ratio_to_the_reference_once_the_policy_has_moved():
+    model = tiny_lm(seed=1)
+    config = ppo.PPOConfig(learning_rate=3e-3, mini_batch_size=4, init_kl_coef=0.05, show_progress=False)
+    trainer = ppo.PPOTrainer(config, model, TinyTokenizer())
+    queries, responses = [torch.tensor([5, 6, 7]), torch.tensor([8, 9])] * 4, [torch.tensor([20, 21, 22])] * 8
+    trainer.step(queries, responses, [1.0, -1.0] * 4)
+    logprobs, mask = ppo.response_logprobs(model, queries, responses, pad_id=0)
+    ref_logprobs, _ = ppo.response_logprobs(trainer.ref_model, queries, responses, pad_id=0)
+    want = torch.where(mask, logprobs - ref_logprobs, 0.0).sum(1).mean().item()
+    second = trainer.step(queries, responses, [1.0, -1.0] * 4)
+    assert abs(want) > 1e-3, "the first step moved the policy away from the reference"
+    assert second["kl"] == pytest.approx(want, rel=1e-4, abs=1e-6)
+    assert second["non_score_reward"] == pytest.approx(-second["kl_coef"] * want, rel=1e-4, abs=1e-6)
+
+
+def test_weight_decay_reaches_only_the_policys_matrices():
+    model = tiny_lm()
+    trainer = ppo.PPOTrainer(ppo.PPOConfig(weight_decay=0.1, show_progress=False), model, TinyTokenizer())
+    decayed, plain = trainer.optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert all(p.ndim == 2 for p in decayed["params"])
+    layer_norm = model.transformer.ln_f
+    head = trainer.value_head.linear
+    for vector in (layer_norm.weight, layer_norm.bias, head.weight, head.bias, model.transformer.h[0].attn.c_attn.bias):
+        assert any(vector is p for p in plain["params"]) and not any(vector is p for p in decayed["params"])
+    assert any(model.transformer.h[0].attn.c_attn.weight is p for p in decayed["params"])
+    n_trained = sum(p.numel() for p in model.parameters()) + sum(p.numel() for p in trainer.value_head.parameters())
+    assert sum(p.numel() for g in (decayed, plain) for p in g["params"]) == n_trained, "every parameter is trained"
+    assert ppo.PPOConfig().weight_decay == 0.0, "the course's TRL optimised with plain Adam"
 
 
 def test_kl_penalty_holds_the_policy_closer_to_the_reference():
@@ -297,3 +339,9 @@ def test_config_rejects_nonsense():
         ppo.PPOConfig(mini_batch_size=0)
     with pytest.raises(ValueError, match="init_kl_coef"):
         ppo.PPOConfig(init_kl_coef=-1.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        ppo.PPOConfig(weight_decay=-0.1)
+    with pytest.raises(ValueError, match="kl_target"):
+        ppo.PPOConfig(kl_target=0.0)
+    with pytest.raises(TypeError, match="target_kl"):  # renamed: TRL used that name for early stopping
+        ppo.PPOConfig(target_kl=6.0)

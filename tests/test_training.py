@@ -59,8 +59,8 @@ def test_ppo_config_and_sampling_follow_the_lab_table():
     cfg = config("04", "full")
     ppo = training.ppo_config(cfg)
     want = defaults("04_ppo_rlhf", "full")
-    assert (ppo.learning_rate, ppo.init_kl_coef, ppo.mini_batch_size, ppo.target_kl, ppo.total_steps) == (
-        want["learning_rate"], want["init_kl_coef"], want["mini_batch_size"], want["target_kl"], want["max_steps"])
+    assert (ppo.learning_rate, ppo.init_kl_coef, ppo.mini_batch_size, ppo.kl_target, ppo.total_steps) == (
+        want["learning_rate"], want["init_kl_coef"], want["mini_batch_size"], want["kl_target"], want["max_steps"])
 
     class Tok:
         eos_token_id = 7
