@@ -87,7 +87,7 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "04_ppo_rlhf": {
         # reward = P(POSITIVE) from the sentiment classifier, in [0, 1]; min_reward_gain is the check on it
         "common": {"seed": 42, "min_query_tokens": 2, "max_query_tokens": 8, "mini_batch_size": 16,
-                   "ppo_epochs": 4, "target_kl": 6.0, "grpo_prompt_tokens": 4, "grpo_batch_size": 32},
+                   "ppo_epochs": 4, "kl_target": 6.0, "grpo_prompt_tokens": 4, "grpo_batch_size": 32},
         "full": {"model_name": "lvwerra/gpt2-imdb", "reward_model_name": "lvwerra/distilbert-imdb",
                  "dataset": "stanfordnlp/imdb", "n_train": 3000, "n_test": 128, "max_steps": 120,
                  "batch_size": 64, "learning_rate": 1.41e-5, "max_new_tokens": 16, "init_kl_coef": 0.1,
