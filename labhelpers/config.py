@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from . import hub
+from . import hardware, hub
 
 PROFILES = ("auto", "tiny", "full")
 TINY_DATASET = "tiny"  # the DATASET value that means "the built-in synthetic set"
@@ -35,10 +35,10 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "common": {"seed": 42, "response_template": "### Response:"},
         "full": {"model_name": "facebook/opt-350m", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,
                  "n_test": 100, "max_steps": 400, "batch_size": 8, "learning_rate": 5e-5, "max_length": 512,
-                 "max_new_tokens": 128, "min_bleu_gain": 5, "cpu_threads": None, "minutes": 20, "gpu_memory_gb": 10},
+                 "max_new_tokens": 128, "min_bleu_gain": 5, "cpu_threads": None},
         "tiny": {"model_name": "zoo:tiny-opt", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
                  "max_steps": 150, "batch_size": 16, "learning_rate": 3e-3, "max_length": 128,
-                 "max_new_tokens": 24, "min_bleu_gain": 20, "cpu_threads": 1, "minutes": 1.5},
+                 "max_new_tokens": 24, "min_bleu_gain": 20, "cpu_threads": 1},
     },
     "02_reward_modeling": {
         # logging_steps/eval_steps: how often RewardTrainer logs the training and the held-out loss/accuracy.
@@ -47,7 +47,7 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "common": {"seed": 42},
         "full": {"model_name": "gpt2", "dataset": "Dahoas/synthetic-instruct-gptj-pairwise", "n_train": 4000,
                  "n_test": 400, "max_steps": 500, "batch_size": 8, "learning_rate": 2e-5, "max_length": 512,
-                 "logging_steps": 25, "eval_steps": 100, "cpu_threads": None, "minutes": 12, "gpu_memory_gb": 9,
+                 "logging_steps": 25, "eval_steps": 100, "cpu_threads": None,
                  "score_examples": (
                      ("What is the boiling point of water at sea level?",
                       "Water boils at 100 degrees Celsius, or 212 degrees Fahrenheit, at sea level.",
@@ -61,7 +61,7 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                  )},
         "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 100,
                  "max_steps": 120, "batch_size": 16, "learning_rate": 2e-3, "max_length": 64,
-                 "logging_steps": 10, "eval_steps": 20, "cpu_threads": 1, "minutes": 1,
+                 "logging_steps": 10, "eval_steps": 20, "cpu_threads": 1,
                  "score_examples": (
                      ("Write one line about the plot.", "the plot was charming .", "The answer is c b a ."),
                      ("Say something bad about the cast.", "the cast was dull .", "the cast was superb ."),
@@ -78,11 +78,11 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "full": {"model_name": "gpt2", "dataset": "trl-lib/ultrafeedback_binarized", "n_train": 2000,
                  "n_test": 200, "max_steps": 250, "batch_size": 8, "learning_rate": 1e-5, "max_length": 512,
                  "max_new_tokens": 64, "max_prompt_tokens": 256, "min_pref_accuracy": 0.55,
-                 "judge": None, "cpu_threads": None, "minutes": 15, "gpu_memory_gb": 14},
+                 "judge": None, "cpu_threads": None},
         "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 320, "n_test": 60,
                  "max_steps": 40, "batch_size": 8, "learning_rate": 1e-3, "max_length": 64,
                  "max_new_tokens": 16, "max_prompt_tokens": 32, "min_pref_accuracy": 0.7,
-                 "judge": "review", "cpu_threads": 1, "minutes": 1.5},
+                 "judge": "review", "cpu_threads": 1},
     },
     "04_ppo_rlhf": {
         # reward = P(POSITIVE) from the sentiment classifier, in [0, 1]; min_reward_gain is the check on it
@@ -92,17 +92,37 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                  "dataset": "stanfordnlp/imdb", "n_train": 3000, "n_test": 128, "max_steps": 120,
                  "batch_size": 64, "learning_rate": 1.41e-5, "max_new_tokens": 16, "init_kl_coef": 0.1,
                  "min_review_chars": 200, "min_reward_gain": 0.1, "grpo_steps": 150, "grpo_learning_rate": 2e-5,
-                 "cpu_threads": None, "minutes": 15, "gpu_memory_gb": 10},
+                 "cpu_threads": None},
         "tiny": {"model_name": "zoo:tiny-gpt2-imdb", "reward_model_name": "zoo:tiny-sentiment",
                  "dataset": TINY_DATASET, "n_train": 512, "n_test": 64, "max_steps": 20, "batch_size": 32,
                  "learning_rate": 5e-4, "max_new_tokens": 12, "init_kl_coef": 0.2, "min_review_chars": 0,
-                 "min_reward_gain": 0.2, "grpo_steps": 20, "grpo_learning_rate": 1e-3, "cpu_threads": 1,
-                 "minutes": 1.5},
+                 "min_reward_gain": 0.2, "grpo_steps": 20, "grpo_learning_rate": 1e-3, "cpu_threads": 1},
     },
     "05_generation_parameters": {
         "common": {"seed": 42, "prompt": "the film was"},
-        "full": {"model_name": "gpt2", "max_new_tokens": 40, "minutes": 2, "gpu_memory_gb": 1},
-        "tiny": {"model_name": "zoo:tiny-gpt2", "max_new_tokens": 20, "minutes": 0.5},
+        "full": {"model_name": "gpt2", "max_new_tokens": 40},
+        "tiny": {"model_name": "zoo:tiny-gpt2", "max_new_tokens": 20},
+    },
+    "06_scaling_up": {
+        # lora_target_modules: every linear layer of attention and MLP (the QLoRA paper needed all of them to match
+        # full fine-tuning); full_ft_baseline: also fully fine-tune the same budget, to report LoRA's gap (off in
+        # full: 16 bytes per parameter plus activations crowd a T4); qlora: the 4-bit run (needs CUDA and
+        # bitsandbytes); memory_probe_hidden: the width of a same-architecture model whose training memory is
+        # measured against the formula (None: the lab's model itself); script_steps: steps of each launched run.
+        "common": {"seed": 42, "system_prompt": "You are a helpful assistant. Answer with the result only.",
+                   "lora_target_modules": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                           "down_proj"),
+                   "global_batch_size": 16},
+        "full": {"model_name": "Qwen/Qwen2.5-0.5B-Instruct", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,
+                 "n_test": 100, "max_steps": 300, "batch_size": 8, "learning_rate": 1e-5, "lora_learning_rate": 2e-4,
+                 "lora_r": 16, "lora_alpha": 32, "max_length": 512, "max_new_tokens": 128, "min_bleu_gain": 2,
+                 "full_ft_baseline": False, "qlora": True, "memory_probe_hidden": None, "script_steps": 20,
+                 "cpu_threads": None},
+        "tiny": {"model_name": "zoo:tiny-qwen2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
+                 "max_steps": 150, "batch_size": 16, "learning_rate": 3e-3, "lora_learning_rate": 1e-2, "lora_r": 8,
+                 "lora_alpha": 16, "max_length": 128, "max_new_tokens": 24, "min_bleu_gain": 20,
+                 "full_ft_baseline": True, "qlora": False, "memory_probe_hidden": 1024, "script_steps": 12,
+                 "cpu_threads": 1},
     },
 }
 
@@ -359,7 +379,7 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
             raise HubUnavailableError(hub.unavailable_message(name, missing))
         if device == "cpu":
             warnings.warn(f"The 'full' profile is meant for a GPU; on this CPU lab {name} will take hours "
-                          f"instead of about {values.get('minutes', 20)} minutes. Set PROFILE = \"tiny\" for a quick "
+                          f"instead of the {hardware.full_minutes(name):g} minutes or so it takes on a T4 GPU. Set PROFILE = \"tiny\" for a quick "
                           "offline run.", stacklevel=2)
     for key in MODEL_KEYS:
         if key in values:

@@ -1,0 +1,53 @@
+"""Hardware figures live in labhelpers.hardware; the notebook headers and the README are generated from it."""
+
+from __future__ import annotations
+
+from conftest import ROOT
+
+from labhelpers import hardware
+from labhelpers.config import LAB_DEFAULTS
+
+
+def test_every_lab_has_its_figures():
+    assert set(hardware.HARDWARE) == set(LAB_DEFAULTS)
+
+
+def test_headers_and_readme_show_the_figures_of_the_one_place():
+    assert hardware.write_tables(ROOT, check=True) == [], "run python -m labhelpers.hardware"
+
+
+def test_each_figure_says_whether_it_was_measured_and_how():
+    for lab, hw in hardware.HARDWARE.items():
+        for figure in (hw.tiny_time, hw.full_time, hw.full_gpu_memory):
+            assert figure.how and figure.low <= figure.high, lab
+            assert ("measured" if figure.measured else "estimate") in figure.text()
+            if figure.measured:  # a measured figure names where it was measured
+                assert "CPU" in figure.how or "H200" in figure.how or "T4" in figure.how, (lab, figure.how)
+        assert not hw.full_time.measured or "T4" in hw.full_time.how, lab
+
+
+def test_the_t4_estimate_follows_its_formula():
+    work = hardware.Workload(trained_tokens=1e6, frozen_tokens=0, model="gpt2", other_minutes=0)
+    fast, slow = hardware.t4_minutes(work)
+    flops = 6 * 124e6 * 1e6
+    assert (fast, slow) == (round(flops / 15e12 / 60 + 3), round(flops / 5e12 / 60 + 3))
+    bigger = hardware.Workload(trained_tokens=1e9, frozen_tokens=0, model="gpt2", other_minutes=0)
+    assert hardware.t4_minutes(bigger)[1] > slow
+
+
+def test_a_drifted_header_is_reported(tmp_path):
+    import shutil
+
+    import nbformat
+
+    (tmp_path / "labs").mkdir()
+    for lab in hardware.HARDWARE:
+        shutil.copy(ROOT / "labs" / f"{lab}.ipynb", tmp_path / "labs")
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    path = tmp_path / "labs" / "03_dpo.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[0].source = nb.cells[0].source.replace("13.1 GiB", "10 GB")
+    nbformat.write(nb, str(path))
+    assert hardware.write_tables(tmp_path, check=True) == ["03_dpo.ipynb"]
+    assert hardware.write_tables(tmp_path) == ["03_dpo.ipynb"]
+    assert hardware.write_tables(tmp_path, check=True) == []
