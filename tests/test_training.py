@@ -47,8 +47,9 @@ def test_reward_and_dpo_args_carry_the_lab_table(profile):
 
 
 @pytest.mark.parametrize("profile", ["tiny", "full"])
-def test_cpu_configs_never_ask_for_bf16_and_never_report_or_save(profile):
-    cfg = config("01", profile)  # this machine has no GPU: the device is the CPU in both profiles
+def test_cpu_configs_never_ask_for_bf16_and_never_report_or_save(profile, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the CPU, forced: a GPU machine runs this too
+    cfg = config("01", profile)
     for args in (training.sft_args(cfg), training.reward_args(config("02", profile)),
                  training.dpo_args(config("03", profile)), training.grpo_args(config("04", profile))):
         assert args.use_cpu is True and args.bf16 is False and args.fp16 is False
