@@ -120,6 +120,12 @@ QUESTIONS: dict[str, Question] = {
         explanation="The loss sees only the margin. Both log-probabilities may fall as long as the rejected "
                     "one falls faster; this run moved the chosen answers' summed log-prob by {delta:+.2f}."),
     # ---- lab 04: PPO ----
+    "04_own_samples": Question(
+        choices="abc", answer="b",
+        explanation="Nowhere, in expectation: E[∇ log π(a)] = Σ ∇π(a) = ∇1 = 0, so raising the likelihood of whatever "
+                    "the policy itself sampled changes nothing on average (this run's mean over many samples: "
+                    "{mle_norm:.4f}, against {pg_norm:.4f} for the reward-weighted update). The reward weights give "
+                    "the update its direction."),
     "04_advantage_sign": Question(
         choices="abc", answer="b",
         explanation="The advantage is 0.3 − 0.5 = −0.2 < 0, so the update lowers the log-probability of that "
