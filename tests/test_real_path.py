@@ -278,3 +278,31 @@ def test_an_unreachable_hub_is_said_so(hf_cache, monkeypatch):
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
     location = hub.locate("gpt2", timeout=2)
     assert not location.found and f"the Hub (http://127.0.0.1:{port}) cannot be reached" in location.problem
+
+
+@pytest.mark.notebook
+def test_a_lab_in_full_without_hub_or_cache_stops_in_its_config_cell_with_one_message(tmp_path, monkeypatch):
+    """Executed for real: the first error is the config cell's, its traceback is the message, no cell runs after."""
+    import nbformat
+    from conftest import LABS
+
+    from labhelpers.execute import execute_lab
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    out = tmp_path / "05.ipynb"
+    run = execute_lab(LABS / "05_generation_parameters.ipynb", out, parameters={"PROFILE": "full"}, timeout=300)
+    assert run.status == "error" and 'PROFILE = "tiny"' in (run.error or "")
+    nb = nbformat.read(str(out), as_version=4)
+    errors = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "error"]
+    assert len(errors) == 1
+    index, error = errors[0]
+    assert error.ename == "HubUnavailableError"
+    assert "lab_config(" in nb.cells[index].source
+    shown = "\n".join(error.traceback)
+    assert "model gpt2: not in the Hugging Face cache" in shown and 'PROFILE = "tiny"' in shown
+    assert "Traceback" not in shown and "File " not in shown  # the message alone, no stack
+    later = [c for c in nb.cells[index + 1:] if c.cell_type == "code"]
+    assert all(c.get("execution_count") is None for c in later)
