@@ -25,7 +25,7 @@ def run(executed_lab):
 
 
 def test_every_lab_has_a_box_and_the_boxes_do_not_overlap():
-    assert sorted(course.stage_labs()) == sorted(LAB_DEFAULTS)
+    assert sorted(course.stage_labs()) == sorted(LAB_DEFAULTS), "one box for every lab with a config"
     boxes = [(s.x, s.y) for s in course.STAGES]
     assert len(set(boxes)) == len(boxes)
     keys = {s.key for s in course.STAGES}
@@ -36,7 +36,8 @@ def test_every_lab_has_a_box_and_the_boxes_do_not_overlap():
 def test_the_overview_draws_the_figure_and_records_its_checks(run):
     assert run.error is None, run.error
     checks = checks_of(run)
-    assert checks["pipeline_names_every_lab"]["passed"] and checks["pipeline_names_every_lab"]["value"] == 5
+    assert checks["pipeline_names_every_lab"]["passed"]
+    assert checks["pipeline_names_every_lab"]["value"] == len(LAB_DEFAULTS) >= 5
     quizzes = [name for name in checks if name.startswith("quiz_")]
     assert len(quizzes) >= 3 and all(checks[name]["passed"] for name in quizzes)
     nb = json.loads(open(run.output).read())
