@@ -27,8 +27,8 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-# the GPU benchmark's step timer and its reading of lab 04's sentiment scores serve here too
-from gpu_full_profile import StepTimer, positive_rewards  # noqa: E402
+from labhelpers.reward import SENTIMENT_KWARGS, positive_rewards  # noqa: E402
+from labhelpers.timing import StepTimer  # noqa: E402
 
 
 def _losses(trainer) -> list[float]:
@@ -144,7 +144,7 @@ def ppo_split(repeats: int, steps: int) -> dict:
             responses = trainer.generate(queries, **generation_kwargs)
             generated = time.perf_counter()
             texts = [tokenizer.decode(torch.cat([q, a]), skip_special_tokens=True) for q, a in zip(queries, responses)]
-            rewards = positive_rewards(judge, texts)
+            rewards = positive_rewards(judge(texts, **SENTIMENT_KWARGS))
             scored = time.perf_counter()
             stats = trainer.step(queries, responses, rewards)
             phases["generate"].append(generated - started)

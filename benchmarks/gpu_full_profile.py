@@ -46,11 +46,12 @@ from transformers import (
     OPTForCausalLM,
     PrinterCallback,
     ProgressCallback,
-    TrainerCallback,
 )
 
 from labhelpers import reward, training
 from labhelpers.config import lab_config, resolve_lab
+from labhelpers.reward import SENTIMENT_KWARGS, positive_rewards
+from labhelpers.timing import StepTimer, sync
 from labhelpers.tiny import build_tokenizer
 
 LABS = ("01_instruction_tuning", "02_reward_modeling", "03_dpo", "04_ppo_rlhf", "05_generation_parameters")
@@ -72,9 +73,6 @@ PEAK_FLOPS = [
     (r"\bH100\b(?!.*\bNVL\b)", 989e12),  # H100 SXM: 1,979 TFLOPS with sparsity
     (r"\bH200\b(?!.*\bNVL\b)", 989e12),  # H200 SXM: as the H100 SXM
 ]
-
-# lab 04 calls its sentiment pipeline with these (a notebook setting, not one of labhelpers.training's)
-SENT_KWARGS = {"top_k": None, "function_to_apply": "softmax", "batch_size": 16}
 
 WORDS = ("the film was great and the cast was wonderful but the plot was dull . a story of love and loss ; "
          "def add ( a , b ) : return a + b").split()
@@ -203,26 +201,6 @@ def ppo_queries(batch_size: int, query_tokens: int, tokenizer, rng: random.Rando
 # --------------------------------------------------------------------------------------------------
 # 4. Measuring: step times, tokens, FLOPs
 # --------------------------------------------------------------------------------------------------
-def sync() -> None:
-    if torch.cuda.is_available():  # CUDA runs asynchronously: without waiting, a clock measures the launches
-        torch.cuda.synchronize()
-
-
-class StepTimer(TrainerCallback):
-    """Seconds of each optimizer step: forward, backward, update (the batch is fetched before, logging after)."""
-
-    def __init__(self):
-        self.times: list[float] = []
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        sync()
-        self.started = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        sync()
-        self.times.append(time.perf_counter() - self.started)
-
-
 class TokenCounter:
     """Wraps a trainer's data collator and counts the non-pad tokens of every batch it builds."""
 
@@ -308,12 +286,6 @@ def sentiment_pipeline(smoke: bool, device: str):
                     device=device)
 
 
-def positive_rewards(sentiment, texts: list[str]) -> list[float]:
-    """P(POSITIVE) of each text, as lab 04 reads it from the pipeline's scores."""
-    return [next(d["score"] for d in scores if d["label"] == "POSITIVE")
-            for scores in sentiment(texts, **SENT_KWARGS)]
-
-
 def readable(ids, tokenizer) -> str:
     # the random policy samples from gpt2's 50257 ids, most of which the zoo tokenizer lacks and would decode
     # to nothing: fold them into its vocabulary, so that the classifier reads texts of a realistic length
@@ -394,7 +366,8 @@ def bench_ppo(cfg, args, steps: int, out_dir: str, smoke: bool) -> dict:
     def ppo_step(queries):
         responses = trainer.generate(queries, **generation_kwargs)
         texts = [tokenizer.decode(q) + readable(r, tokenizer) for q, r in zip(queries, responses)]
-        return responses, texts, trainer.step(queries, responses, positive_rewards(sentiment, texts))
+        rewards = positive_rewards(sentiment(texts, **SENTIMENT_KWARGS))
+        return responses, texts, trainer.step(queries, responses, rewards)
 
     times, tokens, flops = [], [], []
     for _ in range(steps):
@@ -440,7 +413,7 @@ def bench_grpo(cfg, args, steps: int, out_dir: str, smoke: bool) -> dict:
     def sentiment_reward(prompts, completions, completion_ids, **kwargs):
         texts = [p + readable(ids, tokenizer) for p, ids in zip(prompts, completion_ids)]
         classified.append(sum(len(ids) for ids in sentiment.tokenizer(texts)["input_ids"]))
-        return positive_rewards(sentiment, texts)
+        return positive_rewards(sentiment(texts, **SENTIMENT_KWARGS))
 
     rng = random.Random(cfg.seed)
     prompts = [tokenizer.decode(tokenizer(words(cfg.grpo_prompt_tokens, rng))["input_ids"][:cfg.grpo_prompt_tokens])

@@ -33,12 +33,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LABS_PROFILE", "tiny")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_grading  # noqa: E402
-import bench_labs  # noqa: E402
-import bench_sft  # noqa: E402
-import bench_trainers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("labs", "sft", "trainers", "grading")
@@ -84,6 +78,12 @@ def targets(results: dict) -> list[tuple[str, bool, str]]:
 
 
 def markdown(results: dict) -> str:
+    # the parts are scripts beside this one, found the way Python finds a script's neighbours (its folder is
+    # sys.path[0] when it runs); imported here, not at the top, so the targets can be checked without them
+    import bench_labs
+    import bench_sft
+    import bench_trainers
+
     m = results["machine"]
     parts = [f"Measured by `python benchmarks/run.py` on {m['date']}: {m['cpus']} CPUs, torch {m['torch']}, "
              f"transformers {m['transformers']}, TRL {m['trl']}. Medians; compare ratios measured in one run, not "
@@ -128,6 +128,11 @@ def main() -> int:
     json_path = out / "tiny.json"
     results = json.loads(json_path.read_text()) if json_path.exists() else {}
     results["machine"] = machine()
+    import bench_grading
+    import bench_labs
+    import bench_sft
+    import bench_trainers
+
     runners = {"labs": lambda: bench_labs.run(None, args.repeats),
                "sft": lambda: bench_sft.run(args.repeats),
                "trainers": lambda: bench_trainers.run(args.repeats),

@@ -42,6 +42,7 @@ from .sequences import (
     pad_id_for,
     position_ids_from_mask,
 )
+from .timing import sync
 
 
 # --------------------------------------------------------------------------------------------------
@@ -457,7 +458,7 @@ class PPOTrainer:
                 advantages = masked_whiten(advantages, mask)
 
         # (b) several epochs of minibatch updates on the same rollouts
-        self._sync()
+        sync(self.device)
         forward_done = time.perf_counter()
         logs: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "clipfrac", "value_clipfrac",
                                                         "approx_kl", "entropy")}
@@ -488,7 +489,7 @@ class PPOTrainer:
                     logs["entropy"].append(masked_mean(entropy, m).item())
 
         # (c) adapt β to the KL the rollouts showed, and log
-        self._sync()
+        sync(self.device)
         optimise_done = time.perf_counter()
         mean_kl = kl.sum(1).mean().item()
         self.kl_ctl.update(mean_kl, batch)
@@ -510,10 +511,6 @@ class PPOTrainer:
         self.history.append(stats)
         self._progress(stats)
         return stats
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":  # CUDA runs asynchronously: wait for it, or the clock measures nothing
-            torch.cuda.synchronize(self.device)
 
     def _progress(self, stats: dict) -> None:
         if not self.config.show_progress:

@@ -17,6 +17,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _runs: dict = {}
 
 
+def load_benchmark(name: str):
+    """A script of ``benchmarks/`` loaded as a module from its file (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def lab_out_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("executed_labs")

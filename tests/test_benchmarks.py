@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import bench_labs  # noqa: E402
-import bench_sft  # noqa: E402
-import run as suite  # noqa: E402
+bench_labs = load_benchmark("bench_labs")
+bench_sft = load_benchmark("bench_sft")
+suite = load_benchmark("run")
 
 
 @pytest.fixture(scope="module")

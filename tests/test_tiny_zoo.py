@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,14 +56,101 @@ def test_hub_ids_resolve_to_their_stand_ins():
         tiny.zoo_path("tiny-llama")
 
 
-def test_rebuild_gives_identical_weights_in_a_new_cache(tmp_path, monkeypatch):
-    original = AutoModelForCausalLM.from_pretrained(tiny.zoo_path("tiny-gpt2")).state_dict()
+# A cut-down recipe (a few steps) exercises the whole build and install path in seconds.
+QUICK = {"name": "tiny-sentiment", "steps": 3}
+BUILD_SCRIPT = """
+import dataclasses, json, sys
+from labhelpers import tiny
+name, steps = sys.argv[1], int(sys.argv[2])
+tiny.RECIPES[name] = dataclasses.replace(tiny.RECIPES[name], steps=steps)
+builds = []
+build = tiny._build
+tiny._build = lambda recipe, path: (builds.append(str(path)), build(recipe, path))
+print(json.dumps({"path": str(tiny.zoo_path(name)), "built": len(builds)}))
+"""
+
+
+def quick_recipe(monkeypatch):
+    recipe = dataclasses.replace(tiny.RECIPES[QUICK["name"]], steps=QUICK["steps"])
+    monkeypatch.setitem(tiny.RECIPES, QUICK["name"], recipe)
+    return recipe
+
+
+def start_build(cache: Path) -> subprocess.Popen:
+    env = {**os.environ, "LABHELPERS_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, QUICK["name"], str(QUICK["steps"])], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen) -> dict:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-2000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def weights(folder: str) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / "model.safetensors"))
+
+
+@pytest.mark.notebook  # two child processes, each building a model
+def test_two_processes_build_identical_weights_in_two_fresh_caches(tmp_path):
+    first, second = start_build(tmp_path / "a"), start_build(tmp_path / "b")
+    a, b = finish(first), finish(second)
+    assert a["built"] == b["built"] == 1 and Path(a["path"]).name == Path(b["path"]).name
+    wa, wb = weights(a["path"]), weights(b["path"])
+    assert wa.keys() == wb.keys() and len(wa) > 10
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.notebook  # two child processes racing for one cache
+def test_two_processes_share_one_build_under_the_lock(tmp_path):
+    first, second = start_build(tmp_path), start_build(tmp_path)
+    a, b = finish(first), finish(second)
+    assert a["path"] == b["path"]
+    assert a["built"] + b["built"] == 1, "the second process waited for the first one's folder"
+    leftovers = [p.name for p in Path(a["path"]).parent.iterdir() if not p.name.endswith(".lock")]
+    assert leftovers == [Path(a["path"]).name], "no temporary or half-built folders are left behind"
+
+
+def test_a_folder_without_its_card_is_moved_aside_and_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("LABHELPERS_CACHE", str(tmp_path))
-    rebuilt_path = tiny.zoo_path("tiny-gpt2")
-    assert str(rebuilt_path).startswith(str(tmp_path))
-    rebuilt = AutoModelForCausalLM.from_pretrained(rebuilt_path).state_dict()
-    assert original.keys() == rebuilt.keys()
-    assert all(torch.equal(original[k], rebuilt[k]) for k in original)
+    quick_recipe(monkeypatch)
+    path = tiny.zoo_path(QUICK["name"], build=False)
+    path.mkdir(parents=True)
+    (path / "config.json").write_text("{}")  # an interrupted copy: files, but no recipe.json
+    with pytest.warns(UserWarning, match="was incomplete"):
+        assert tiny.zoo_path(QUICK["name"]) == path
+    assert json.loads((path / "recipe.json").read_text())["recipe"]["steps"] == QUICK["steps"]
+    assert AutoModelForSequenceClassification.from_pretrained(path).config.id2label[1] == "POSITIVE"
+    [aside] = [p for p in path.parent.iterdir() if p.name.startswith(".incomplete-")]
+    assert (aside / "config.json").read_text() == "{}", "the broken folder is kept for a look, not deleted"
+    # a card for another recipe under this name is not trusted either
+    card = json.loads((path / "recipe.json").read_text())
+    (path / "recipe.json").write_text(json.dumps({**card, "recipe": {**card["recipe"], "steps": 999}}))
+    with pytest.warns(UserWarning, match="was incomplete"):
+        tiny.zoo_path(QUICK["name"])
+    assert json.loads((path / "recipe.json").read_text())["recipe"]["steps"] == QUICK["steps"]
+
+
+def test_building_a_model_leaves_the_callers_random_state_alone(tmp_path, monkeypatch):
+    import random
+
+    import numpy as np
+
+    monkeypatch.setenv("LABHELPERS_CACHE", str(tmp_path))
+    quick_recipe(monkeypatch)
+
+    def draws():
+        return torch.rand(3).tolist(), random.random(), float(np.random.rand())
+
+    torch.manual_seed(123), random.seed(123), np.random.seed(123)
+    expected = draws()
+    torch.manual_seed(123), random.seed(123), np.random.seed(123)
+    tiny.zoo_path(QUICK["name"])  # a cold cache: this trains a model, seeded with the recipe's own seed
+    assert (tmp_path / "zoo").is_dir()
+    assert draws() == expected
 
 
 def test_cache_key_follows_the_recipe(monkeypatch):
