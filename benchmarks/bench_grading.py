@@ -29,7 +29,7 @@ LAB = "01_instruction_tuning"
 
 
 def crafted_notebook(path: Path) -> Path:
-    """An executed-looking lab: 40 code cells with logs, 20 records, 3 plots of ~60 KB (about 300 KB)."""
+    """An executed-looking lab: 40 code cells with logs, 20 records (with code digests), 3 plots of ~60 KB."""
     import nbformat
 
     from labhelpers import records
@@ -66,8 +66,21 @@ def crafted_notebook(path: Path) -> Path:
                                                                              "text/plain": "<Figure>"}))
         nb.cells.append(cell)
         nb.cells.append(nbformat.v4.new_markdown_cell(f"## {k}. Explanation\n" + "Some prose. " * 30))
+    _stamp_code_digests(nb, records)
     path.write_text(nbformat.writes(nb), encoding="utf-8")
     return path
+
+
+def _stamp_code_digests(nb, records) -> None:
+    """Give each record the code digests a kernel gives it, so that grading verifies them as for a real lab."""
+    sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if records.MIME in out.get("data", {}):
+                n = cell.execution_count
+                out["data"][records.MIME]["code"] = {
+                    "count": n, "cell": records.source_digest(cell.source),
+                    "history": [records.source_digest(src, records.HISTORY_DIGEST_CHARS) for src in sources[: n - 1]]}
 
 
 def run(n: int = 100, repeat: int = 5, mode: str = "cli", notebook: str | None = None, verbose: bool = True) -> dict:

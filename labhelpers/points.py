@@ -18,12 +18,16 @@ QUIZ_PATTERN = "quiz_*"
 QUIZ_POINTS = 1
 
 LAB_POINTS: dict[str, dict[str, float]] = {
+    "00_overview": {
+        "pipeline_names_every_lab": DEMONSTRATION,  # the course's own figure
+    },
     "01_instruction_tuning": {
         "formatting_matches_reference": 2,  # exercise 1.1
         "mask_by_hand_matches_collator": 2,  # exercise 1.2
         "masking_ways_agree": DEMONSTRATION,  # two library collators agree
         "loss_decreases": 1,
         "bleu_improves": 1,
+        "response_loss_falls": 1,
         "unmasked_run_learns_the_prompts": 1,
     },
     "02_reward_modeling": {
@@ -39,6 +43,7 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "eval_loss_decreases": 1,
         "win_rate_improves": 1,
         "win_rate_after_high": 1,
+        "win_rate_is_eval_accuracy": 1,  # the learner's win_rate_of against the trainer
     },
     "03_dpo": {
         "optimal_policy_is_a_distribution": 2,  # exercise 3.1
@@ -48,6 +53,8 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "larger_beta_less_reward_less_kl": 1,
         "dpo_loss_matches_library": 2,  # exercise 3.2
         "dpo_loss_of_optimum_is_bradley_terry": 1,
+        "dpo_loss_starts_at_log_2": DEMONSTRATION,  # the library's loss at the start
+        "log_keeps_the_gradient_of_wrong_pairs": DEMONSTRATION,
         "both_forms_give_the_same_text": DEMONSTRATION,
         "missing_field_error_is_clear": DEMONSTRATION,
         "chat_and_text_sets_load": DEMONSTRATION,
@@ -55,11 +62,14 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "reloaded_model_is_the_trained_one": DEMONSTRATION,
         "dpo_learns_the_preferences": 1,
         "sft_term_keeps_chosen_likely": 1,
+        "margin_grows_mostly_by_rejected_fall": 1,
+        "likelihood_displacement": 1,
     },
     "04_ppo_rlhf": {
         "reinforce_matches_exact_gradient": 1,
         "reward_sign_sets_update_direction": 1,
         "bandit_sga_finds_best_response": 1,
+        "own_samples_likelihood_goes_nowhere": DEMONSTRATION,  # a numerical fact about sampling
         "gae_matches_library": 2,  # exercise 4.1
         "clipped_loss_matches_library": 2,  # exercise 4.2
         "broken_rewards_are_caught": DEMONSTRATION,
@@ -68,6 +78,7 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "kl_stays_bounded": 1,
         "no_kl_drifts_further": 1,
         "no_kl_loses_fluency": 1,
+        "no_kl_reward_about_as_high": 1,
         "position_ids_fix_left_padding": DEMONSTRATION,
         "grpo_improves": 1,
     },
@@ -84,6 +95,18 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "repetition_penalty_reduces_repeats": 1,
         "min_new_tokens_respected": DEMONSTRATION,
         "max_new_tokens_respected": DEMONSTRATION,
+    },
+    "06_scaling_up": {
+        "generation_prompt_is_a_prefix": 1,
+        "loss_covers_only_assistant_turns": 2,
+        "lora_layer_matches_peft": 3,  # the LoRA layer exercise
+        "lora_count_matches_formula": DEMONSTRATION,  # peft's count against the formula
+        "lora_learns": 2,
+        "merged_matches_adapter": DEMONSTRATION,  # peft's merge
+        "memory_formula_within_25pct": 1,
+        "both_ranks_ran": DEMONSTRATION,
+        "same_global_batch": 1,
+        "ddp_matches_one_process": 2,
     },
 }
 

@@ -34,7 +34,8 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
     "02_reward_modeling": {
         "bt_loss": Exercise(("labhelpers.losses.bradley_terry_loss",),
                             ("bt_loss_matches_library", "bt_loss_matches_trainer")),
-        "win_rate_of": Exercise(("labhelpers.reward.win_rate",), ("win_rate_matches_library",)),
+        "win_rate_of": Exercise(("labhelpers.reward.win_rate",),
+                                ("win_rate_matches_library", "win_rate_is_eval_accuracy")),
     },
     "03_dpo": {
         "dpo_loss_from_equation": Exercise(("labhelpers.losses.dpo_loss",), ("dpo_loss_matches_library",)),
@@ -45,5 +46,8 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
     },
     "05_generation_parameters": {
         "top_p_keep": Exercise(_TOP_P, ("top_p_*_matches_library", "top_p_*_smallest_set")),
+    },
+    "06_scaling_up": {  # the solution is MyLoRALinear.forward
+        "forward": Exercise(("labhelpers.lora.LoRALinear", "peft.tuners.lora.Linear"), ("lora_layer_matches_peft",)),
     },
 }

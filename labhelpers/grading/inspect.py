@@ -7,6 +7,7 @@ accidents and casual edits; a determined student can forge any record, so only `
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 from collections import Counter
@@ -200,6 +201,8 @@ def _check_consistency(insp: Inspection) -> None:
 def _check_code_digests(insp: Inspection, cells: list[dict], located: list[tuple[int, dict]]) -> None:
     """Each record's digests against the cell that shows it and the cells that ran before it."""
     changed: dict[int, str] = {}
+    full = {i: source_digest(_source(c)) for i, c in enumerate(cells) if c.get("cell_type") == "code"}
+    short = {i: d[:HISTORY_DIGEST_CHARS] for i, d in full.items()}
     for index, r in located:
         code = r.get("code")
         if not isinstance(code, dict):
@@ -207,7 +210,7 @@ def _check_code_digests(insp: Inspection, cells: list[dict], located: list[tuple
             continue
         count, history = code.get("count"), code.get("history") or []
         cell = cells[index]
-        if code.get("cell") != source_digest(_source(cell)) or cell.get("execution_count") != count:
+        if code.get("cell") != full.get(index) or cell.get("execution_count") != count:
             changed.setdefault(index, f"cell {index + 1} (`{_first_line(cell)}`), which shows {r.get('name')}")
         for j, before in enumerate(cells[:index]):
             n = before.get("execution_count")
@@ -215,7 +218,7 @@ def _check_code_digests(insp: Inspection, cells: list[dict], located: list[tuple
                 continue
             if not isinstance(count, int) or n >= count:
                 continue
-            if history[n - 1] != source_digest(_source(before), HISTORY_DIGEST_CHARS):
+            if history[n - 1] != short[j]:
                 changed.setdefault(j, f"cell {j + 1} (`{_first_line(before)}`)")
     if changed:
         where = "; ".join(changed[k] for k in sorted(changed)[:4]) + (" ..." if len(changed) > 4 else "")
@@ -239,7 +242,9 @@ def _solution_ranges(source: str) -> list[tuple[int, int]]:
     return ranges
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse(source: str) -> ast.Module | None:
+    """The cell's syntax tree (IPython magics and shell lines blanked); cached: a class shares most cells."""
     code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
     try:
         return ast.parse(code)
@@ -247,25 +252,28 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def _bindings(trees: list[ast.Module]) -> tuple[dict[str, str], dict[str, str]]:
-    """(name -> dotted object it was imported as, name -> dotted module it stands for) over all cells."""
+@functools.lru_cache(maxsize=4096)
+def _cell_bindings(source: str) -> tuple[dict[str, str], dict[str, str], frozenset[str]]:
+    """(name -> dotted object it imports, name -> dotted module it stands for, names it defines) of one cell."""
     objects: dict[str, str] = {}
     modules: dict[str, str] = {}
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.asname:
-                        modules[alias.asname] = alias.name
-                    else:
-                        top = alias.name.split(".")[0]
-                        modules[top] = top
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                for alias in node.names:
-                    dotted = f"{node.module}.{alias.name}"
-                    objects[alias.asname or alias.name] = dotted
-                    modules.setdefault(alias.asname or alias.name, dotted)
-    return objects, modules
+    defined = set()
+    for node in ast.walk(_parse(source) or ast.Module(body=[], type_ignores=[])):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    modules[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    modules[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                dotted = f"{node.module}.{alias.name}"
+                objects[alias.asname or alias.name] = dotted
+                modules.setdefault(alias.asname or alias.name, dotted)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+    return objects, modules, frozenset(defined)
 
 
 def _dotted(node: ast.AST, modules: dict[str, str]) -> str | None:
@@ -304,16 +312,22 @@ def _check_reference_use(insp: Inspection, cells: list[dict]) -> None:
     if not table:
         return
     sources = [_source(c) for c in cells if c.get("cell_type") == "code"]
-    trees = [t for t in map(_parse, sources) if t is not None]
-    objects, modules = _bindings(trees)
-    own = {n.name for t in trees for n in ast.walk(t) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    objects: dict[str, str] = {}
+    modules: dict[str, str] = {}
+    own: set[str] = set()
+    for source in sources:
+        cell_objects, cell_modules, defined = _cell_bindings(source)
+        objects.update(cell_objects)
+        modules.update(cell_modules)
+        own |= defined
     # the exercise's own name bound to the reference: `from labhelpers.losses import bradley_terry_loss as bt_loss`
     found = [(name, [objects[name]]) for name, ex in table.items() if objects.get(name) in ex.references]
     for name, _ in found:
         insp.reference_checks.extend(table[name].checks)
-    for source, tree in zip(sources, map(_parse, sources)):
-        ranges = _solution_ranges(source) if tree is not None else []
-        for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)) if ranges else ():
+    for source in sources:
+        ranges = _solution_ranges(source) if BEGIN in source else []
+        tree = _parse(source) if ranges else None
+        for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)) if tree else ():
             exercise = table.get(func.name)
             if exercise is None:
                 continue
