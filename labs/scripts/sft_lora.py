@@ -67,12 +67,14 @@ def main() -> None:
 
     import labhelpers  # light: the lab's settings, before the slow imports below
 
-    cfg = labhelpers.lab_config("06", settings["profile"], quiet=rank != 0, MODEL_NAME=settings["model_name"],
+    cfg = labhelpers.lab_config("06", settings["profile"], quiet=True, MODEL_NAME=settings["model_name"],
                                 DATASET=settings["dataset"], N_TRAIN=settings["n_train"],
                                 LORA_LEARNING_RATE=settings["lora_learning_rate"], LORA_R=settings["lora_r"],
                                 MAX_LENGTH=settings["max_length"], SEED=settings["seed"],
                                 GLOBAL_BATCH_SIZE=settings["global_batch_size"])
     batch = per_device_batch(cfg.global_batch_size, world_size)  # fail fast, before loading anything
+    if rank == 0:
+        print(cfg.table())
     max_steps = settings["max_steps"] or cfg.script_steps
 
     from datasets import Dataset
