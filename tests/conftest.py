@@ -1,7 +1,20 @@
-"""Shared fixtures: an isolated zoo cache, and each lab executed once per test session (tiny profile)."""
+"""Shared fixtures: one zoo cache for the run, a clean record context per test, and each lab executed once.
+
+* **The zoo.** Every test, and every notebook kernel or child process a test starts, reads the tiny models
+  from one cache: ``$LABHELPERS_CACHE`` when it is set (``.ci/run`` sets it), else ``.cache/labhelpers`` in
+  the repository. Never the user's own cache. The zoo is built there at most once, on first use, under the
+  zoo's file lock. A test that builds zoo models points ``LABHELPERS_CACHE`` at a folder of its own; the
+  autouse fixture puts the shared one back afterwards.
+* **Records.** Each test starts with no lab/profile context and an empty record log, and whatever it sets
+  is undone after it.
+* **Labs.** ``executed_lab("01")`` runs a lab at most once per test run (tiny profile, fresh kernel) and
+  every test that needs it reads the same :class:`labhelpers.execute.LabRun`.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -9,7 +22,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LABS = ROOT / "labs"
+ZOO_CACHE = os.environ.get("LABHELPERS_CACHE") or str(ROOT / ".cache" / "labhelpers")
+LAB_TIMEOUT_S = 900  # the whole run of one lab, kernel start included; the slowest takes about 1.5 min alone
 
+# Set before any test runs, so that kernels and child processes inherit them.
+os.environ["LABHELPERS_CACHE"] = ZOO_CACHE
 os.environ.setdefault("LABS_PROFILE", "tiny")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -17,10 +34,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _runs: dict = {}
 
 
+@pytest.fixture(autouse=True)
+def hermetic(monkeypatch):
+    """The shared zoo cache and a clean record context for every test, restored after it."""
+    from labhelpers import records
+
+    monkeypatch.setenv("LABHELPERS_CACHE", ZOO_CACHE)
+    monkeypatch.setattr(records, "_context", {"lab": None, "profile": None})
+    monkeypatch.setattr(records, "_log", [])
+
+
 def load_benchmark(name: str):
     """A script of ``benchmarks/`` loaded as a module from its file (the scripts are not a package)."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -34,7 +59,11 @@ def lab_out_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def executed_lab(lab_out_dir):
-    """``executed_lab("01")`` runs that lab once per session with papermill (tiny) and returns its LabRun."""
+    """``executed_lab("01", **parameters)`` runs that lab once per test run and returns its LabRun.
+
+    The tiny profile, a fresh kernel, papermill through :func:`labhelpers.execute.execute_lab`; the same
+    parameters give the same run back without executing again.
+    """
     from labhelpers.config import resolve_lab
     from labhelpers.execute import execute_lab
 
@@ -45,10 +74,35 @@ def executed_lab(lab_out_dir):
             suffix = "" if not parameters else "-" + "-".join(f"{k}" for k in sorted(parameters))
             out = lab_out_dir / f"{stem}{suffix}.ipynb"
             _runs[key] = execute_lab(LABS / f"{stem}.ipynb", out, parameters={"PROFILE": "tiny", **parameters},
-                                     timeout=600)
+                                     timeout=LAB_TIMEOUT_S, hard_timeout=LAB_TIMEOUT_S)
         return _runs[key]
 
     return run
+
+
+def failure_of(run) -> str:
+    """Where an executed lab failed: the cell (index, id, first line) and its error, for assertion messages."""
+    if run.error is None:
+        return "no error"
+    try:
+        cells = json.loads(Path(run.output).read_text())["cells"]
+    except (OSError, ValueError):
+        return f"{run.error} (no executed notebook at {run.output})"
+    for index, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first = "".join(cell["source"]).strip().splitlines()[:1]
+                return (f"cell {index} (id {cell.get('id')}, {first[0][:80] if first else 'empty'!r}) raised "
+                        f"{output['ename']}: {output['evalue']} (see {run.output})")
+    return f"{run.error} (see {run.output})"
+
+
+def lab_defaults(lab: str, profile: str = "tiny") -> dict:
+    """The lab's settings for a profile, as the notebook reads them: the common block, then the profile's."""
+    from labhelpers.config import LAB_DEFAULTS, resolve_lab
+
+    table = LAB_DEFAULTS[resolve_lab(lab)]
+    return {**table.get("common", {}), **table[profile]}
 
 
 @pytest.fixture(scope="module")

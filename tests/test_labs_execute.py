@@ -1,14 +1,17 @@
 """Every notebook under labs/ runs top to bottom in the tiny profile, and all of its checks pass.
 
-A lab is covered the moment its notebook lands; per-lab tests assert the learning effects.
+A lab is covered the moment its notebook lands; per-lab tests assert the learning effects. The conventions
+test reads the notebook's code (no execution): outputs, the parameters cell, an exercise, numbered sections,
+and trainers that report to no service.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
-from conftest import LABS
+from conftest import LABS, failure_of
 
 NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
 
@@ -17,13 +20,78 @@ NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_lab_runs_and_all_checks_pass(executed_lab, stem):
     run = executed_lab(stem)
-    assert run.error is None, f"{stem} raised: {run.error} (see {run.output})"
+    assert run.error is None, f"{stem}: {failure_of(run)}"
     checks = [r for r in run.records if r["kind"] == "check"]
     assert checks, f"{stem} recorded no checks"
     failed = [f"{r['name']}: {r['message']} (value {r['value']}, threshold {r['threshold']})"
               for r in checks if not r["passed"]]
     assert not failed, f"{stem}: failed checks: {failed}"
     assert all(r["lab"] == stem and r["profile"] == "tiny" for r in run.records)
+
+
+def code_of(nb: dict) -> str:
+    """The notebook's code cells as one Python module (IPython's ``%`` and ``!`` lines left out)."""
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    lines = [line for cell in cells for line in cell.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    return "\n".join(lines)
+
+
+def unreported_trainers(code: str) -> list[str]:
+    """The Hugging Face trainers in ``code`` whose ``args`` are not known to set ``report_to="none"``.
+
+    A trainer's ``args`` pass when they come from ``labhelpers.training`` (whose tests check ``report_to`` for
+    every builder), directly, through a variable, or through a function of the notebook that returns one; or
+    from a config class called with ``report_to="none"``. A trainer without ``args`` fails: it would get the
+    library's defaults.
+    """
+    tree = ast.parse(code)
+    hf_names = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").split(".")[0] in ("trl", "transformers") for alias in node.names}
+    assigned: dict[str, list[ast.expr]] = {}
+    returned: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.FunctionDef):
+            returned[node.name] = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value]
+
+    def silent(expr: ast.expr, seen: frozenset = frozenset()) -> bool:
+        if isinstance(expr, ast.Name) and expr.id in assigned and expr.id not in seen:
+            return all(silent(e, seen | {expr.id}) for e in assigned[expr.id])
+        if not isinstance(expr, ast.Call):
+            return False
+        func = expr.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "training":
+            return True
+        if isinstance(func, ast.Name) and func.id in returned and func.id not in seen:
+            return bool(returned[func.id]) and all(silent(e, seen | {func.id}) for e in returned[func.id])
+        return any(k.arg == "report_to" and isinstance(k.value, ast.Constant) and k.value.value == "none"
+                   for k in expr.keywords)
+
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in hf_names \
+                and node.func.id.endswith("Trainer"):
+            args = next((k.value for k in node.keywords if k.arg == "args"), None)
+            if args is None or not silent(args):
+                bad.append(f"line {node.lineno}: {ast.unparse(node)[:100]}")
+    return bad
+
+
+def test_the_reporting_rule_catches_a_trainer_that_would_report():
+    silent = ("from trl import SFTConfig, SFTTrainer\nfrom labhelpers import training\n"
+              "def make(cfg):\n    return training.sft_args(cfg)\n"
+              "args = make(cfg)\nSFTTrainer(model=m, args=args)\n"
+              "SFTTrainer(model=m, args=SFTConfig(output_dir='o', report_to='none'))\n")
+    assert unreported_trainers(silent) == []
+    for loud in ("SFTTrainer(model=m, args=SFTConfig(output_dir='o'))",
+                 "args = SFTConfig(output_dir='o', report_to='wandb')\nSFTTrainer(model=m, args=args)",
+                 "SFTTrainer(model=m)"):
+        assert len(unreported_trainers("from trl import SFTConfig, SFTTrainer\n" + loud)) == 1, loud
+    # a trainer of labhelpers (PPOTrainer) reports nowhere and is not a Hugging Face trainer
+    assert unreported_trainers("from labhelpers.ppo import PPOTrainer\nPPOTrainer(config, model, tok)") == []
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)
@@ -35,8 +103,7 @@ def test_lab_is_committed_clean_and_follows_conventions(stem):
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1 and "PROFILE" in "".join(tagged[0]["source"]), "one parameters cell with PROFILE"
     text = "".join("".join(c["source"]) for c in nb["cells"])
-    assert "### BEGIN SOLUTION" in text and "### END SOLUTION" in text, "at least one exercise"
-    # trainer configs come from labhelpers.training (whose tests check report_to="none") or say it themselves
-    assert ("report_to=\"none\"" in text or "training." in text or "Trainer" not in text), \
-        "trainers must not report to a service"
+    if stem != "00_overview":  # the course overview trains nothing and has quizzes, not exercises
+        assert "### BEGIN SOLUTION" in text and "### END SOLUTION" in text, "at least one exercise"
+    assert unreported_trainers(code_of(nb)) == [], "trainers must not report to a service"
     assert "## 1." in text, "numbered sections"
