@@ -307,6 +307,23 @@ def _uses(node: ast.AST, refs: tuple[str, ...], objects: dict[str, str], modules
     return None
 
 
+def _solutions_using_references(source: str, table: dict, objects: dict[str, str], modules: dict[str, str],
+                                 own: set[str]) -> list[tuple[str, list[str]]]:
+    """(exercise function, references its solution block uses) for each such block in one cell."""
+    ranges = _solution_ranges(source) if BEGIN in source else []
+    tree = _parse(source) if ranges else None
+    found = []
+    for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)) if tree else ():
+        exercise = table.get(func.name)
+        for start, end in ranges if exercise else ():
+            if func.lineno <= start <= (func.end_lineno or start):
+                used = {_uses(n, exercise.references, objects, modules, own) for n in ast.walk(func)
+                        if start < getattr(n, "lineno", 0) < end} - {None}
+                if used:
+                    found.append((func.name, sorted(used)))
+    return found
+
+
 def _check_reference_use(insp: Inspection, cells: list[dict]) -> None:
     table = EXERCISES.get(insp.lab)
     if not table:
@@ -325,21 +342,9 @@ def _check_reference_use(insp: Inspection, cells: list[dict]) -> None:
     for name, _ in found:
         insp.reference_checks.extend(table[name].checks)
     for source in sources:
-        ranges = _solution_ranges(source) if BEGIN in source else []
-        tree = _parse(source) if ranges else None
-        for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)) if tree else ():
-            exercise = table.get(func.name)
-            if exercise is None:
-                continue
-            for start, end in ranges:
-                if not func.lineno <= start <= (func.end_lineno or start):
-                    continue
-                used = {_uses(n, exercise.references, objects, modules, own) for n in ast.walk(func)
-                        if start < getattr(n, "lineno", 0) < end}
-                used.discard(None)
-                if used:
-                    found.append((func.name, sorted(used)))
-                    insp.reference_checks.extend(exercise.checks)
+        for name, used in _solutions_using_references(source, table, objects, modules, own):
+            found.append((name, used))
+            insp.reference_checks.extend(table[name].checks)
     if found:
         what = "; ".join(f"`{name}` uses {', '.join(u)}" for name, u in found)
         insp.problems.append(Problem("reference_used", (
