@@ -118,8 +118,10 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                  "lora_r": 16, "lora_alpha": 32, "max_length": 512, "max_new_tokens": 128, "min_bleu_gain": 2,
                  "full_ft_baseline": False, "qlora": True, "memory_probe_hidden": None, "script_steps": 20,
                  "cpu_threads": None},
+        # tiny: a short system prompt (a tiny model's step costs by the token, and every conversation carries it)
         "tiny": {"model_name": "zoo:tiny-qwen2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
-                 "max_steps": 150, "batch_size": 16, "learning_rate": 3e-3, "lora_learning_rate": 1e-2, "lora_r": 8,
+                 "system_prompt": "Answer briefly.",
+                 "max_steps": 100, "batch_size": 16, "learning_rate": 3e-3, "lora_learning_rate": 1e-2, "lora_r": 8,
                  "lora_alpha": 16, "max_length": 128, "max_new_tokens": 24, "min_bleu_gain": 20,
                  "full_ft_baseline": True, "qlora": False, "memory_probe_hidden": 1024, "script_steps": 12,
                  "cpu_threads": 1},
