@@ -31,10 +31,10 @@ from .standins import DATASET_STANDINS, MODEL_STANDINS, RehearsalError
 # that every code path runs (a train/test split, a logged step, a batch of rollouts), small enough for a CPU.
 SHRUNK = {"N_TRAIN": 16, "N_TEST": 4, "MAX_STEPS": 2, "BATCH_SIZE": 2, "MAX_LENGTH": 64, "MAX_NEW_TOKENS": 8,
           "GRPO_STEPS": 1}
-# Per-lab exceptions, each with its reason.
+# Per-lab exceptions to SHRUNK, each with its reason.
 SHRUNK_FOR_LAB = {
-    # a PPO step takes mini-batches of 16 rollouts, and the training openings must fill a batch
-    "04_ppo_rlhf": {"BATCH_SIZE": 16, "N_TRAIN": 48, "MAX_STEPS": 1},
+    # the launched runs of lab 06 train the real-size model on 1 and 2 CPU processes: one step of 2 examples each
+    "06_scaling_up": {"SCRIPT_STEPS": 1, "GLOBAL_BATCH_SIZE": 2},
 }
 HUB_ENVIRONMENT = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_DATASETS_CACHE", "TRANSFORMERS_CACHE",
                    "HF_ENDPOINT", "LABS_PROFILE")
