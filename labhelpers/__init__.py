@@ -19,14 +19,14 @@
 * :mod:`labhelpers.grading`, :mod:`labhelpers.student`  gradebook from executed notebooks, student versions
 """
 
-from .config import LabConfig, lab_config, resolve_profile
+from .config import LabConfig, lab_config, prepare_lab, resolve_profile
 from .quiet import quiet_known_warnings
 from .records import record_check, record_result, show_summary
 
 __version__ = "0.1.0"
 
 
-__all__ = ["LabConfig", "lab_config", "resolve_profile", "record_check", "record_result", "show_summary",
+__all__ = ["LabConfig", "lab_config", "prepare_lab", "resolve_profile", "record_check", "record_result", "show_summary",
            "print_versions", "set_seed", "quiet_known_warnings"]
 
 

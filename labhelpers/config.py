@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field, fields, replace
-from types import MappingProxyType
+from dataclasses import fields
 from typing import Any
 
 from . import hardware, hub
+from .lab_configs import CONFIG_CLASSES, SET_BY_LAB_CONFIG, LabConfig, check_field, check_table
 
 PROFILES = ("auto", "tiny", "full")
 TINY_DATASET = "tiny"  # the DATASET value that means "the built-in synthetic set"
@@ -42,31 +42,14 @@ LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "02_reward_modeling": {
         # logging_steps/eval_steps: how often RewardTrainer logs the training and the held-out loss/accuracy.
-        # score_examples: (prompt, better response, worse response) triples for the score() demo of section 8.
         # cpu_threads: torch threads on a CPU (None = torch's default); one thread is fastest for the tiny model.
         "common": {"seed": 42},
         "full": {"model_name": "gpt2", "dataset": "Dahoas/synthetic-instruct-gptj-pairwise", "n_train": 4000,
                  "n_test": 400, "max_steps": 500, "batch_size": 8, "learning_rate": 2e-5, "max_length": 512,
-                 "logging_steps": 25, "eval_steps": 100, "cpu_threads": None,
-                 "score_examples": (
-                     ("What is the boiling point of water at sea level?",
-                      "Water boils at 100 degrees Celsius, or 212 degrees Fahrenheit, at sea level.",
-                      "Water covers most of the planet, and people have always lived near rivers and lakes."),
-                     ("How can I learn Python?",
-                      "Work through the official tutorial, then write small programs of your own every day.",
-                      "Pythons are large snakes that live in Africa, Asia and Australia."),
-                     ("Give me a tip for sleeping better.",
-                      "Go to bed at the same time every night and keep screens out of the bedroom.",
-                      "I had a strange dream last night about a train made of glass."),
-                 )},
+                 "logging_steps": 25, "eval_steps": 100, "cpu_threads": None},
         "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 100,
                  "max_steps": 120, "batch_size": 16, "learning_rate": 2e-3, "max_length": 64,
-                 "logging_steps": 10, "eval_steps": 20, "cpu_threads": 1,
-                 "score_examples": (
-                     ("Write one line about the plot.", "the plot was charming .", "The answer is c b a ."),
-                     ("Say something bad about the cast.", "the cast was dull .", "the cast was superb ."),
-                     ("Reverse the letters. q z x", "The answer is x z q .", "the film was great ."),
-                 )},
+                 "logging_steps": 10, "eval_steps": 20, "cpu_threads": 1},
     },
     "03_dpo": {
         # sft_weight: weight of the SFT (NLL of the chosen answer) term in the DPO+SFT run; max_prompt_tokens:
@@ -237,84 +220,12 @@ HubUnavailableError = hub.HubUnavailableError
 # --------------------------------------------------------------------------------------------------
 # The config object
 # --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LabConfig:
-    """Everything one lab run needs. Lab-specific options are read as attributes too (``cfg.beta``)."""
-
-    lab: str
-    profile: str
-    reason: str
-    model_name: str
-    dataset: str | None = None
-    max_steps: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    max_length: int | None = None
-    max_new_tokens: int | None = None
-    n_train: int | None = None
-    n_test: int | None = None
-    seed: int = 42
-    device: str = "cpu"
-    dtype: str = "float32"
-    output_dir: str = "outputs"
-    options: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-
-    def __getattr__(self, name: str):
-        options = object.__getattribute__(self, "options")
-        if name in options:
-            return options[name]
-        raise AttributeError(f"LabConfig of {self.lab} has no field or option {name!r}; "
-                             f"options: {sorted(options)}")
-
-    @property
-    def torch_dtype(self):
-        import torch
-
-        return getattr(torch, self.dtype)
-
-    @property
-    def bf16(self) -> bool:
-        return self.dtype == "bfloat16"
-
-    @property
-    def fp16(self) -> bool:
-        return self.dtype == "float16"
-
-    @property
-    def use_cpu(self) -> bool:
-        return self.device == "cpu"
-
-    @property
-    def is_tiny(self) -> bool:
-        return self.profile == "tiny"
-
-    def as_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
-        out.update(self.options)
-        return out
-
-    def table(self) -> str:
-        rows = [(k, v) for k, v in self.as_dict().items() if k not in {"reason"} and v is not None]
-        width = max(len(k) for k, _ in rows)
-        lines = [f"{self.lab} · profile {self.profile!r}: {self.reason}"]
-        lines += [f"  {k:<{width}}  {v}" for k, v in rows]
-        return "\n".join(lines)
-
-    def replace(self, **changes) -> LabConfig:
-        """A copy with some fields or options changed (the config itself is frozen)."""
-        known = {f.name for f in fields(self)}
-        options = dict(self.options)
-        direct = {}
-        for key, value in changes.items():
-            (direct if key in known else options).__setitem__(key, value)
-        return replace(self, options=MappingProxyType(options), **direct)
-
-
 def _resolve_zoo(name):
+    """``"zoo:tiny-opt"`` -> the folder it is (or will be) built in; :func:`prepare_lab` builds it."""
     if isinstance(name, str) and name.startswith("zoo:"):
         from .tiny import zoo_path
 
-        return str(zoo_path(name[4:]))
+        return str(zoo_path(name[4:], build=False))
     return name
 
 
@@ -336,19 +247,21 @@ def full_profile_hub_ids(values: dict[str, Any]) -> dict[str, str]:
 
 
 def _merged_values(name: str, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    known = {f.name for f in fields(LabConfig)}
+    """The profile's defaults with the overrides that are not ``None``, each checked against the lab's class."""
+    cls = CONFIG_CLASSES[name]
     table = LAB_DEFAULTS[name]
     values: dict[str, Any] = {**table.get("common", {}), **table[profile]}
     for key, value in overrides.items():
         key_l = key.lower()
-        if key_l not in values and key_l not in known:
-            raise ValueError(f"Unknown setting {key!r} for lab {name}; known settings: "
-                             f"{', '.join(sorted({k.upper() for k in values} | {'DEVICE'}))}.")
-        if key_l in {"lab", "profile", "reason", "options", "dtype", "output_dir"}:
+        if key_l in SET_BY_LAB_CONFIG:
             raise ValueError(f"{key!r} is set by lab_config itself and cannot be overridden; use PROFILE for the "
                              "profile and DEVICE for the device (the dtype follows the device).")
-        if value is not None:
-            values[key_l] = value
+        if value is None:
+            if key_l not in {f.name for f in fields(cls)}:
+                check_field(cls, key_l, value)  # an unknown name is an error even when its value is None
+            continue
+        check_field(cls, key_l, value)
+        values[key_l] = value
     return values
 
 
@@ -365,8 +278,6 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
     ``check_environment=False`` skips that check and the full-on-CPU warning: for tools that only read a
     profile's settings (the GPU benchmark builds the full profile's shapes without downloading anything).
     """
-    from . import records
-
     name = resolve_lab(lab)
     if _check_profile(profile or "auto", "PROFILE") == "auto" and check_environment:
         full_ids = full_profile_hub_ids(_merged_values(name, "full", overrides))
@@ -387,12 +298,30 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
         if key in values:
             values[key] = _resolve_zoo(values[key])
 
-    known = {f.name for f in fields(LabConfig)}
-    direct = {k: v for k, v in values.items() if k in known}
-    options = {k: v for k, v in values.items() if k not in known}
-    cfg = LabConfig(lab=name, profile=profile, reason=reason, device=device, dtype=dtype,
-                    output_dir=os.path.join("outputs", name), options=MappingProxyType(options), **direct)
-    records.set_context(lab=name, profile=profile)
+    cfg = CONFIG_CLASSES[name](lab=name, profile=profile, reason=reason, device=device, dtype=dtype,
+                               output_dir=os.path.join("outputs", name), **values)
     if not quiet:
         print(cfg.table())
     return cfg
+
+
+def prepare_lab(cfg: LabConfig) -> None:
+    """The setup a lab makes once, in one visible line, after resolving its config.
+
+    Builds the tiny zoo models the config names if they are not cached yet (tens of seconds, once), seeds
+    Python, NumPy and torch with ``cfg.seed``, and stamps later records with the lab and profile.
+    """
+    from pathlib import Path
+
+    from . import records, set_seed
+    from .tiny import cache_dir, zoo_path
+
+    for key in MODEL_KEYS:
+        folder = getattr(cfg, key, None)
+        if isinstance(folder, str) and Path(folder).parent == cache_dir() / "zoo":
+            zoo_path(Path(folder).name.rsplit("-", 1)[0])  # "tiny-gpt2-imdb-<key>" -> build tiny-gpt2-imdb
+    set_seed(cfg.seed)
+    records.set_context(lab=cfg.lab, profile=cfg.profile)
+
+
+check_table(LAB_DEFAULTS)

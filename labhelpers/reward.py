@@ -331,3 +331,25 @@ def positive_rewards(pipe_outputs, label: str = "POSITIVE") -> list[float]:
                              f"{sorted(d['label'] for d in scores)}.")
         rewards.append(float(found[0]))
     return rewards
+
+
+# (prompt, better response, worse response) triples for lab 02's score() demonstration, per profile: plain
+# English for gpt2 in `full`, the tiny set's own phrasing in `tiny` (the tiny model has never seen anything else).
+SCORE_EXAMPLES = {
+    "full": (
+        ("What is the boiling point of water at sea level?",
+         "Water boils at 100 degrees Celsius, or 212 degrees Fahrenheit, at sea level.",
+         "Water covers most of the planet, and people have always lived near rivers and lakes."),
+        ("How can I learn Python?",
+         "Work through the official tutorial, then write small programs of your own every day.",
+         "Pythons are large snakes that live in Africa, Asia and Australia."),
+        ("Give me a tip for sleeping better.",
+         "Go to bed at the same time every night and keep screens out of the bedroom.",
+         "I had a strange dream last night about a train made of glass."),
+    ),
+    "tiny": (
+        ("Write one line about the plot.", "the plot was charming .", "The answer is c b a ."),
+        ("Say something bad about the cast.", "the cast was dull .", "the cast was superb ."),
+        ("Reverse the letters. q z x", "The answer is x z q .", "the film was great ."),
+    ),
+}
