@@ -162,6 +162,20 @@ QUESTIONS: dict[str, Question] = {
         explanation="During PPO the samples must come from the policy itself (lab 04 samples with "
                     "temperature 1, top_k=0, top_p=1): its probability ratios and KL assume it. A higher "
                     "temperature explores more but trains on a distribution the policy did not produce."),
+    # ---- lab 06: scaling up ----
+    "06_generation_prompt": Question(
+        choices="abc", answer="b",
+        explanation="It appends the marker that opens the assistant's turn (<|im_start|>assistant followed by a "
+                    "newline for Qwen), so the prompt ends exactly where the trained answer began: the same rule as "
+                    "lab 01's prompt ending with '### Response:'."),
+    "06_lora_parameters": Question(
+        answer=8 * (896 + 896), tolerance=0,
+        explanation="A = r × d_in and B = d_out × r: r·(d_in + d_out) = 8 · (896 + 896) = 14,336 numbers, against "
+                    "896 · 896 = 802,816 for the full matrix: 1.8%."),
+    "06_full_ft_bytes": Question(
+        answer=16, tolerance=0,
+        explanation="fp32 weight 4 + gradient 4 + AdamW's two moments 4 + 4 = 16 bytes per parameter, before any "
+                    "activations; mixed precision computes in 16 bits but keeps and updates these fp32 copies."),
 }
 
 
