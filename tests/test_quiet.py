@@ -1,0 +1,96 @@
+"""The quiet learner's view: the known upstream warnings are hidden, each for a reason; every other one still shows."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+from conftest import LABS
+
+from labhelpers.quiet import KNOWN_WARNINGS, quiet_known_warnings
+
+
+def warnings_raised(action, quiet: bool) -> list[str]:
+    """Messages of the warnings that ``action()`` shows, with or without the quiet filters (restored after)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        if quiet:
+            quiet_known_warnings()
+        with warnings.catch_warnings(record=True) as caught:
+            action()
+    return [str(w.message) for w in caught]
+
+
+def build_trl_config(tmp_path):
+    from trl import RewardConfig
+
+    # what `labhelpers.training.show_settings` does to find a lab's changes: a TRL config with its defaults
+    return lambda: RewardConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none")
+
+
+def test_trl_gradient_checkpointing_default_is_hidden(tmp_path):
+    def deprecated(messages):
+        return [m for m in messages if "`gradient_checkpointing` is deprecated" in m]
+
+    assert deprecated(warnings_raised(build_trl_config(tmp_path), quiet=False)), \
+        "TRL no longer triggers this warning: drop its entry from KNOWN_WARNINGS"
+    assert deprecated(warnings_raised(build_trl_config(tmp_path), quiet=True)) == []
+
+
+def test_is_gradient_checkpointing_read_by_trl_is_hidden():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=16, n_embd=8, n_layer=1, n_head=1, n_positions=8))
+
+    def read_property():
+        assert model.is_gradient_checkpointing is False
+
+    assert any("is_gradient_checkpointing" in m for m in warnings_raised(read_property, quiet=False))
+    assert warnings_raised(read_property, quiet=True) == []
+
+
+def test_other_warnings_still_reach_the_learner():
+    def other_warnings():
+        # same category and module as a hidden one, another message: about the learner's own arguments
+        warnings.warn_explicit("`evaluation_strategy` is deprecated", FutureWarning, "training_args.py", 1,
+                               module="transformers.training_args")
+        warnings.warn("a warning from the learner's own code", UserWarning, stacklevel=1)
+
+    assert warnings_raised(other_warnings, quiet=True) == ["`evaluation_strategy` is deprecated",
+                                                           "a warning from the learner's own code"]
+
+
+def test_calling_twice_installs_each_filter_once():
+    with warnings.catch_warnings():
+        quiet_known_warnings()
+        quiet_known_warnings()
+        for known in KNOWN_WARNINGS:
+            if known.category is not None:
+                same = [f for f in warnings.filters if f[1] is not None and f[1].pattern == known.message]
+                assert len(same) == 1, known.name
+    for known in KNOWN_WARNINGS:
+        if known.category is None:
+            assert len(logging.getLogger(known.module).filters) == 1, known.name
+
+
+def test_every_known_warning_says_why():
+    names = [k.name for k in KNOWN_WARNINGS]
+    assert len(names) == len(set(names))
+    for known in KNOWN_WARNINGS:
+        assert len(known.reason.split()) >= 8, f"{known.name}: say why a learner cannot act on it"
+        assert known.module, f"{known.name}: name the module or logger, so that only that source is hidden"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("lab", sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb")))
+def test_executed_lab_has_no_warning_on_stderr(lab, executed_lab):
+    import nbformat
+
+    run = executed_lab(lab)
+    notebook = nbformat.read(run.output, as_version=4)
+    noisy = [(index, output["text"][:300]) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+             for output in cell.get("outputs", [])
+             if output.get("output_type") == "stream" and output.get("name") == "stderr"
+             and "warning" in output["text"].lower()]
+    assert noisy == [], f"{lab}: warnings on stderr (cell index, text): {noisy}"
