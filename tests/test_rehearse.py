@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,42 @@ def test_seeded_cache_has_huggingface_hubs_layout(offline_hub):
     readme = try_to_load_from_cache("trl-lib/ultrafeedback_binarized", "README.md", repo_type="dataset")
     assert readme == str(snapshot / "README.md")
     assert (snapshot / "README.md").resolve().parent.name.startswith("trl-lib--ultrafeedback_binarized-")
+
+
+def test_full_size_passes_only_the_profile():
+    assert rehearsal_parameters(Path("labs/04_ppo_rlhf.ipynb"), full_size=True) == {"PROFILE": "full"}
+
+
+def test_gpu_startup_file_reports_without_a_gpu(tmp_path):
+    """The kernel start-up file of --gpu-memory-gib: harmless on a CPU, and it writes its report at exit."""
+    import subprocess
+    import sys
+
+    from labhelpers.rehearsal.runner import write_gpu_startup
+
+    startup = write_gpu_startup(tmp_path / "ipython", 14.75, tmp_path / "gpu.json")
+    assert startup.parent == tmp_path / "ipython" / "profile_default" / "startup"
+    code = f"import torch; torch.cuda.is_available = lambda: False; exec(open({str(startup)!r}).read())"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert json.loads((tmp_path / "gpu.json").read_text()) == {"cuda": False, "cap_gib": 14.75}
+
+
+@pytest.mark.notebook
+def test_rehearse_05_runs_the_full_profile_with_gpt2(tmp_path):
+    """Acceptance: `labhelpers rehearse 05 --out DIR` executes lab 05's full profile without a cell error."""
+    from labhelpers.cli import main
+    from labhelpers.records import read_records
+
+    assert main(["rehearse", "05", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (lab,) = summary["labs"]
+    assert lab["status"] != "error" and lab["error"] is None, lab
+    assert lab["profile"] == "full" and lab["hub_ids"] == {"gpt2": "model"}
+    assert lab["seconds"] > 0 and lab["peak_rss_mib"] > 500  # gpt2's fp32 weights alone are 475 MiB
+    records = read_records(tmp_path / "05_generation_parameters.ipynb")
+    assert records and {r["profile"] for r in records} == {"full"}
+    nb = json.loads((tmp_path / "05_generation_parameters.ipynb").read_text())
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    config_table = next("".join(o["text"]) for o in outputs if "model_name" in "".join(o.get("text", "")))
+    assert re.search(r"model_name\s+gpt2\n", config_table) and "profile 'full'" in config_table

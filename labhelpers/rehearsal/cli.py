@@ -13,6 +13,10 @@ def add_parser(sub) -> None:
     reh.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="change one shrunk parameter, e.g. -p MAX_STEPS 5 (repeatable)")
     reh.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    reh.add_argument("--full-size", action="store_true",
+                     help="the labs' own full-profile sizes and steps, nothing shrunk (for a GPU)")
+    reh.add_argument("--gpu-memory-gib", type=float, default=None, metavar="GIB",
+                     help="cap each kernel's GPU memory (14.75 for a T4) and record its peak in summary.json")
     reh.set_defaults(func=run_command)
 
 
@@ -37,14 +41,15 @@ def run_command(args) -> int:
     for nb in notebooks:
         print(f"{nb.stem}: rehearsing the full profile ...", flush=True)
         try:
-            result = rehearse_lab(nb, out, timeout=args.timeout, parameters=changes)
+            result = rehearse_lab(nb, out, timeout=args.timeout, parameters=changes, full_size=args.full_size,
+                                  gpu_memory_gib=args.gpu_memory_gib)
         except RehearsalError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         results.append(result)
         print(f"{nb.stem}: {result.status} in {result.seconds:.0f} s, peak RSS {result.peak_rss_mib:.0f} MiB, "
-              f"{result.checks_passed}/{result.checks_total} checks" + (f" -- {result.error}" if result.error else ""),
-              flush=True)
+              f"{result.checks_passed}/{result.checks_total} checks" + (f" -- {result.error}" if result.error else "")
+              + (f"; GPU {result.gpu}" if result.gpu else ""), flush=True)
     summary = write_summary(results, out)
     width = max(len(r.lab) for r in results)
     print(f"\n{'lab':<{width}}  {'status':<13} {'seconds':>7} {'peak RSS':>9}  checks (random weights: may fail)")

@@ -49,8 +49,10 @@ def parameter_names(notebook: Path) -> list[str]:
     return re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", cells[0].source, flags=re.M) if cells else []
 
 
-def rehearsal_parameters(notebook: Path) -> dict:
-    """``PROFILE="full"`` and the shrunk sizes, limited to the parameters this lab declares."""
+def rehearsal_parameters(notebook: Path, full_size: bool = False) -> dict:
+    """``PROFILE="full"`` and the shrunk sizes, limited to the parameters this lab declares (``full_size``: none)."""
+    if full_size:
+        return {"PROFILE": "full"}
     declared = set(parameter_names(notebook))
     shrunk = {**SHRUNK, **SHRUNK_FOR_LAB.get(notebook.stem, {})}
     return {"PROFILE": "full", **{name: value for name, value in shrunk.items() if name in declared}}
@@ -92,6 +94,34 @@ class Rehearsal:
     profile: str | None = None  # as the lab's records say
     error: str | None = None
     failed_checks: list = field(default_factory=list)
+    gpu: dict | None = None  # with gpu_memory_gib: the GPU, the cap and the kernel's peak allocated memory
+
+
+# Run at the start of each lab's kernel (an IPython startup file) when a GPU memory cap is asked for: caps torch's
+# allocator at a smaller GPU's memory, and writes the peak allocated memory when the kernel exits.
+GPU_STARTUP = """\
+import atexit, json, torch
+_CAP_GIB, _REPORT = {cap_gib!r}, {report!r}
+_gpu = {{"cuda": torch.cuda.is_available(), "cap_gib": _CAP_GIB}}
+if _gpu["cuda"]:
+    _total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, _CAP_GIB * 2**30 / _total))
+    _gpu.update(name=torch.cuda.get_device_name(0), total_gib=round(_total / 2**30, 2))
+def _report_gpu():
+    if _gpu["cuda"]:
+        _gpu["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    with open(_REPORT, "w") as f:
+        json.dump(_gpu, f)
+atexit.register(_report_gpu)
+"""
+
+
+def write_gpu_startup(ipython_dir: Path, cap_gib: float, report: Path) -> Path:
+    """The IPython startup file of :data:`GPU_STARTUP` in ``ipython_dir`` (the kernel's ``IPYTHONDIR``)."""
+    path = ipython_dir / "profile_default" / "startup" / "00-rehearsal-gpu.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(GPU_STARTUP.format(cap_gib=float(cap_gib), report=str(report)))
+    return path
 
 
 def _environment(hf_home: Path) -> dict[str, str]:
@@ -117,8 +147,13 @@ def _execute_in_child(notebook: Path, out_path: Path, parameters: dict, env: dic
 
 
 def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None, workdir: Path | None = None,
-                 parameters: dict | None = None) -> Rehearsal:
-    """Rehearse one lab (see the module doc); ``parameters`` adds to or replaces the shrunk ones."""
+                 parameters: dict | None = None, full_size: bool = False,
+                 gpu_memory_gib: float | None = None) -> Rehearsal:
+    """Rehearse one lab (see the module doc); ``parameters`` adds to or replaces the shrunk ones.
+
+    ``full_size`` runs the lab's own full-profile sizes (for a GPU); ``gpu_memory_gib`` caps the kernel's GPU
+    memory (14.75 for a T4's 15 GB) and records its peak (:data:`GPU_STARTUP`).
+    """
     from ..config import resolve_lab
 
     try:
@@ -126,15 +161,19 @@ def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None,
     except ValueError:
         lab = notebook.stem  # a lab without defaults yet still runs; it loads nothing from the Hub
     ids = check_standins(lab)
-    params = {**rehearsal_parameters(notebook), **(parameters or {})}
+    params = {**rehearsal_parameters(notebook, full_size), **(parameters or {})}
     with tempfile.TemporaryDirectory(prefix=f"rehearse-{notebook.stem}-", dir=workdir) as tmp:
         tmp = Path(tmp)
         from .cache import seed_hub_cache
 
         seed_hub_cache(tmp / "hf" / "hub", ids)
         (tmp / "work").mkdir()
-        result = _execute_in_child(notebook, out_dir / notebook.name, params, _environment(tmp / "hf"), tmp / "work",
-                                   timeout)
+        env = _environment(tmp / "hf")
+        if gpu_memory_gib is not None:
+            write_gpu_startup(tmp / "ipython", gpu_memory_gib, tmp / "gpu.json")
+            env["IPYTHONDIR"] = str(tmp / "ipython")
+        result = _execute_in_child(notebook, out_dir / notebook.name, params, env, tmp / "work", timeout)
+        gpu = json.loads((tmp / "gpu.json").read_text()) if (tmp / "gpu.json").exists() else None
     records = result.pop("records", [])
     checks = [r for r in records if r.get("kind") == "check"]
     profiles = sorted({r.get("profile") for r in records if r.get("profile")})
@@ -142,7 +181,7 @@ def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None,
                      peak_rss_mib=result["peak_rss_mib"], output=str(out_dir / notebook.name), parameters=params,
                      hub_ids=ids, checks_passed=sum(bool(c.get("passed")) for c in checks), checks_total=len(checks),
                      profile=",".join(profiles) or None, error=result.get("error"),
-                     failed_checks=[c.get("name") for c in checks if not c.get("passed")])
+                     failed_checks=[c.get("name") for c in checks if not c.get("passed")], gpu=gpu)
 
 
 def write_summary(rehearsals: list[Rehearsal], out_dir: Path) -> Path:
