@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -138,7 +137,9 @@ def run_notebook(notebook: Path, out_path: Path, *, parameters: dict | None = No
     if cell_timeout:
         cmd += ["--cell-timeout", str(cell_timeout)]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="labhelpers-run-") as tmp:
+    # removed here, not by the child: a child stopped at the hard timeout cleans up nothing
+    with tempfile.TemporaryDirectory(prefix="lh-run-") as tmp:
+        cmd += ["--sockets", tmp]  # short: a Unix socket path has at most 107 bytes
         stdout, stderr = Path(tmp) / "stdout", Path(tmp) / "stderr"
         with stdout.open("wb") as so, stderr.open("wb") as se:
             try:
@@ -169,13 +170,11 @@ def run_notebook(notebook: Path, out_path: Path, *, parameters: dict | None = No
 
 
 def _execute_here(notebook: str, out_path: str, parameters: dict, cwd: str, kernel_name: str,
-                  cell_timeout: float | None) -> str | None:
+                  cell_timeout: float | None, sockets: str) -> str | None:
     """The child's work: papermill in this process, the kernel on IPC sockets. Returns the error, if any."""
     import papermill as pm
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum
-
-    sockets = tempfile.mkdtemp(prefix="lh-k")  # short: a Unix socket path has at most 107 bytes
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
@@ -190,8 +189,6 @@ def _execute_here(notebook: str, out_path: str, parameters: dict, cwd: str, kern
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell and traceback
         text = str(exc).strip()
         return f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}"
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
     return None
 
 
@@ -203,9 +200,10 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cwd", required=True)
     parser.add_argument("--kernel", default="python3")
     parser.add_argument("--cell-timeout", type=float, default=None)
+    parser.add_argument("--sockets", required=True, help="a short folder for the kernel's IPC sockets")
     args = parser.parse_args(argv)
     error = _execute_here(args.notebook, args.out, json.loads(args.parameters), args.cwd, args.kernel,
-                          args.cell_timeout)
+                          args.cell_timeout, args.sockets)
     print(json.dumps({"error": error}))
     return 0
 
