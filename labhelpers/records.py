@@ -124,8 +124,11 @@ def infer_direction(passed: bool, value: Any, threshold: Any) -> str | None:
     A passed check with the value above the threshold passes on ``">="`` (below: ``"<="``, equal: ``"=="``);
     a failed one with the value below passes on ``">="`` (above: ``"<="``, equal: ``">"``). Every choice is
     consistent with the record as made; what it catches is a later edit of ``passed``, ``value`` or
-    ``threshold``. None when value or threshold is not one finite number.
+    ``threshold``. Two strings (a quiz's answer and the right one) or two booleans compare with ``"=="`` when
+    the outcome is their equality. None when value and threshold are not both one finite number.
     """
+    if isinstance(value, (str, bool)) and type(value) is type(threshold):  # a quiz answer, a flag
+        return "==" if passed == (value == threshold) else None
     v, t = _number(value), _number(threshold)
     if v is None or t is None or not (math.isfinite(v) and math.isfinite(t)):
         return None

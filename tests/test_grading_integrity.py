@@ -326,3 +326,21 @@ def test_lab01_folder_gets_one_row_each_with_the_right_status(executed_lab, tmp_
     assert by_file[f"ben_{LAB}.ipynb"].points_earned < by_file[f"ann_{LAB}.ipynb"].points_earned
     report = (tmp_path / "g" / "report.md").read_text()
     assert f"this file and dan_{LAB}.ipynb" in report and f"`dan_{LAB} (1).ipynb` is submission `dan`" in report
+
+
+def test_a_failed_quiz_edited_to_passed_is_caught(tmp_path):
+    from test_grading import craft
+
+    from labhelpers import records
+
+    saved, context = list(records._log), dict(records._context)
+    records._log.clear()
+    records.set_context(lab=LAB, profile="tiny")
+    records.record_check("quiz_01_ignore_index", False, value="a", threshold="b", message="wrong")
+    made = [dict(r) for r in records._log]
+    records._log[:] = saved
+    records._context.update(context)
+    made[0]["passed"] = True
+    nbformat.write(craft(made), tmp_path / f"kay_{LAB}.ipynb")
+    [g] = grade([tmp_path / f"kay_{LAB}.ipynb"], tmp_path / "g")
+    assert g.status == "check_inconsistent" and g.points_earned == 0 and g.checks[0]["passed"] is False

@@ -169,7 +169,10 @@ def _real(x) -> float | None:
 
 def recomputed_pass(record: dict) -> bool | None:
     """A check's outcome recomputed from its value, threshold and direction; None when it cannot be."""
-    v, t, direction = _real(record.get("value")), _real(record.get("threshold")), record.get("direction")
+    value, threshold, direction = record.get("value"), record.get("threshold"), record.get("direction")
+    if direction == "==" and isinstance(value, (str, bool)) and type(value) is type(threshold):
+        return value == threshold
+    v, t = _real(value), _real(threshold)
     if v is None or t is None or direction not in DIRECTIONS:
         return None
     if v != t and math.isclose(v, t, rel_tol=1e-5):  # rounded to 6 figures: too close to tell
