@@ -62,6 +62,12 @@ class LabServer:
                 raise TimeoutError(f"the kernel of {name} is not idle after {timeout_s:.0f} s: {kernels}")
             time.sleep(0.5)
 
+    def shut_down(self, name: str) -> None:
+        """End the notebook's session and its kernel (frees the CPU and memory for the next notebook)."""
+        for session in self.api("/api/sessions"):
+            if session["path"] == name:
+                self.api(f"/api/sessions/{session['id']}", method="DELETE")
+
     def notebook(self, name: str) -> dict:
         """The notebook as the server has it on disk (after the page saved it)."""
         return self.api(f"/api/contents/{name}?content=1&type=notebook")["content"]
@@ -121,21 +127,27 @@ def jupyter_lab(root: Path, start_timeout_s: float = 180):
             process.wait()
 
 
+# The notebook panel on screen: other notebooks' panels stay in the page, hidden.
+VISIBLE_PANEL = ("[...document.querySelectorAll('.jp-NotebookPanel')]"
+                 ".find(panel => !panel.classList.contains('lm-mod-hidden') && panel.offsetParent !== null)")
+
 # Done when no code cell waits or runs ("[*]") and every cell with code has an execution count.
 ALL_CELLS_DONE = """() => {
-  const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
+  const panel = PANEL_ON_SCREEN;
+  if (!panel) return false;
+  const cells = [...panel.querySelectorAll('.jp-Notebook .jp-CodeCell')];
   if (cells.length === 0) return false;
   return cells.every(cell => {
     const prompt = cell.querySelector('.jp-InputPrompt')?.textContent ?? '';
     const code = (cell.querySelector('.cm-content')?.textContent ?? '').trim();
     return code === '' || /\\[\\d+\\]/.test(prompt);
   });
-}"""
+}""".replace("PANEL_ON_SCREEN", VISIBLE_PANEL)
 
 # What the page shows, read from the DOM after the run. JupyterLab renders stderr streams and tracebacks
 # with the MIME type application/vnd.jupyter.stderr.
 FINDINGS = """() => {
-  const notebook = document.querySelector('.jp-Notebook');
+  const notebook = (PANEL_ON_SCREEN).querySelector('.jp-Notebook');
   const outputs = [...notebook.querySelectorAll('.jp-OutputArea-output')];
   const stderr = outputs.filter(o => o.dataset.mimeType === 'application/vnd.jupyter.stderr').map(o => o.innerText.slice(0, 500));
   const images = [...notebook.querySelectorAll('.jp-OutputArea-output img')]
@@ -152,7 +164,7 @@ FINDINGS = """() => {
   const brokenWidgets = outputs.filter(o => /Error displaying widget|model not found|Loading widget/.test(o.innerText))
       .map(o => o.innerText.slice(0, 200));
   return {text: notebook.innerText, stderr, images, maskingViews, progressWidgets, textProgress, brokenWidgets};
-}"""
+}""".replace("PANEL_ON_SCREEN", VISIBLE_PANEL)
 
 
 @dataclass
@@ -180,7 +192,8 @@ def menu_command(page, menu: str, item: str) -> None:
 
 def run_all_in_browser(page, server: LabServer, name: str, timeout_s: float = 900) -> BrowserRun:
     """Open ``name`` in JupyterLab, run every cell with the menu's Run → Run All Cells, wait, save, read the page."""
-    page.goto(f"{server.url}/lab/tree/{name}?token={server.token}")
+    workspace = Path(name).stem
+    page.goto(f"{server.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={server.token}")
     page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=120_000)
     server.wait_for_idle_kernel(name)  # before it is connected, Run All would ask which kernel to start
     started = time.monotonic()
@@ -205,12 +218,13 @@ def run_all_in_browser(page, server: LabServer, name: str, timeout_s: float = 90
 def screenshot_notebook(page, path: Path, max_height: int = 30_000) -> Path:
     """A picture of the whole notebook: the window is made as tall as the notebook, then photographed."""
     # the notebook scrolls inside its panel; the window's own height is the panel's plus the space around it
-    outer = ".jp-NotebookPanel .jp-WindowedPanel-outer"
-    content, visible = page.evaluate(f"() => [document.querySelector('{outer}').scrollHeight, "
-                                     f"document.querySelector('{outer}').clientHeight]")
+    outer = f"({VISIBLE_PANEL}).querySelector('.jp-WindowedPanel-outer')"
+    content, visible = page.evaluate(f"() => [{outer}.scrollHeight, {outer}.clientHeight]")
     width, height = page.viewport_size["width"], page.viewport_size["height"]
     page.set_viewport_size({"width": width, "height": min(max_height, height - visible + content + 50)})
-    page.wait_for_timeout(500)  # let JupyterLab lay the taller window out
+    page.wait_for_timeout(1000)  # let JupyterLab lay the taller window out
+    page.evaluate(f"() => {{ {outer}.scrollTop = 0; }}")  # Run All left it at the end
+    page.wait_for_timeout(500)
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path

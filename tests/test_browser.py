@@ -5,12 +5,14 @@ records' custom MIME type falls back to a readable line, that plots and the mask
 progress bars are widgets, and that nothing red reaches the learner. A screenshot of each notebook is written
 to this test's output folder (printed with ``-s``, kept by pytest under its temporary folder).
 
-Skipped, with one line, where no Chromium or no Playwright is installed (``.ci/run`` installs both).
+Skipped, with one line, where no Chromium or no Playwright is installed. ``.ci/run`` installs both and sets
+``LABS_REQUIRE_BROWSER=1``, which turns that skip into a failure.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 
 import pytest
@@ -37,6 +39,8 @@ def browser_missing() -> str | None:
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
     reason = browser_missing()
+    if reason and os.environ.get("LABS_REQUIRE_BROWSER") == "1":  # CI sets it: there the test must run
+        pytest.fail(reason.replace("skipped", "cannot run") + "; LABS_REQUIRE_BROWSER=1 asks for it")
     if reason:
         pytest.skip(reason)
     from browser import jupyter_lab
@@ -59,9 +63,12 @@ def screenshots(tmp_path_factory):
 def test_lab_runs_clean_in_jupyterlab(lab, lab_server, screenshots):
     from browser import chromium_page, run_all_in_browser, screenshot_notebook
 
-    with chromium_page(viewport=(1280, 900)) as page:
-        run = run_all_in_browser(page, lab_server, f"{lab}.ipynb")
-        shot = screenshot_notebook(page, screenshots / f"{lab}.png")
+    try:
+        with chromium_page(viewport=(1280, 900)) as page:
+            run = run_all_in_browser(page, lab_server, f"{lab}.ipynb")
+            shot = screenshot_notebook(page, screenshots / f"{lab}.png")
+    finally:
+        lab_server.shut_down(f"{lab}.ipynb")
     print(f"{lab}: all cells ran from the menu in {run.seconds:.0f} s; screenshot {shot}")
 
     assert run.dialogs == [], f"{lab}: JupyterLab opened a dialog during the run: {run.dialogs}"
