@@ -159,7 +159,8 @@ FINDINGS = """() => {
     return spans.length >= 10 && marked > 0 && marked < spans.length && view.getBoundingClientRect().height > 0;
   }).length;
   const progressWidgets = notebook.querySelectorAll('.jp-OutputArea-output .widget-hprogress').length;
-  const textProgress = outputs.filter(o => o.dataset.mimeType === 'text/plain' && /\\d+%\\|/.test(o.innerText))
+  const textProgress = outputs.filter(o => ['text/plain', 'application/vnd.jupyter.stdout'].includes(o.dataset.mimeType)
+                                       && /\\d+%\\|/.test(o.innerText))
       .map(o => o.innerText.slice(0, 200));
   const brokenWidgets = outputs.filter(o => /Error displaying widget|model not found|Loading widget/.test(o.innerText))
       .map(o => o.innerText.slice(0, 200));
