@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -80,15 +81,20 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def jupyter_lab(root: Path, start_timeout_s: float = 180):
-    """Start ``jupyter lab`` serving ``root``; yields a :class:`LabServer`; stops it and its kernels afterwards."""
+def jupyter_lab(root: Path, start_timeout_s: float = 180, lab_env: dict | None = None):
+    """Start ``jupyter lab`` serving ``root``; yields a :class:`LabServer`; stops it and its kernels afterwards.
+
+    ``lab_env`` is what the kernels get on top of this process's environment; by default the tiny profile,
+    offline (``None``). ``{}`` leaves the environment as it is, as for a learner who types ``jupyter lab``.
+    """
     state = Path(tempfile.mkdtemp(prefix="jupyterlab-state-"))
     for relative, values in LAB_SETTINGS.items():
         path = state / "settings" / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    env = {**os.environ, "LABS_PROFILE": "tiny", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
+    if lab_env is None:
+        lab_env = {"LABS_PROFILE": "tiny", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, **lab_env, "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
            "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
     port, token = _free_port(), secrets.token_hex(16)
@@ -125,6 +131,7 @@ def jupyter_lab(root: Path, start_timeout_s: float = 180):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(state, ignore_errors=True)  # settings, workspaces, log: errors above quote the log
 
 
 # The notebook panel on screen: other notebooks' panels stay in the page, hidden.
