@@ -88,7 +88,8 @@ def lab_settings(lab: str, dtype: str = "float16", smoke: bool = False):
     """
     cfg = lab_config(lab.split("/")[0], "full", quiet=True, check_environment=False)
     if smoke:
-        return cfg.replace(device="cpu", dtype="float32", **SMOKE_SHAPES)
+        shapes = {k: v for k, v in SMOKE_SHAPES.items() if hasattr(cfg, k)}  # grpo_batch_size is lab 04's alone
+        return cfg.replace(device="cpu", dtype="float32", **shapes)
     return cfg.replace(device="cuda", dtype=dtype)  # fp16=True or bf16=True in the trainers' configs
 
 

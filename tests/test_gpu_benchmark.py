@@ -134,7 +134,8 @@ def test_the_smoke_run_measures_every_lab_on_the_cpu(bench, tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     report = json.loads(out.read_text())
     rows = {row["lab"]: row for row in report["labs"]}
-    assert {lab.split("/")[0] for lab in rows} == set(LAB_DEFAULTS)
+    # lab 06's QLoRA needs CUDA; its GPU figures come from `labhelpers rehearse 06 --full-size --gpu-memory-gib`
+    assert {lab.split("/")[0] for lab in rows} == set(LAB_DEFAULTS) - {"06_scaling_up"}
     for lab, row in rows.items():
         assert row["oom"] is False, lab
         assert math.isfinite(row["median_step_s"]) and row["median_step_s"] > 0, lab
