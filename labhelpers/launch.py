@@ -62,11 +62,16 @@ def launch_command(script: str | Path, *, config: str | None = "cpu_ddp", num_pr
     return command
 
 
-def launch_env() -> dict[str, str]:
-    """The environment of a launched run: offline, one thread per process, no tokenizer threads."""
+def launch_env(cpu_only: bool = False) -> dict[str, str]:
+    """The environment of a launched run: offline, one thread per process, no tokenizer threads.
+
+    ``cpu_only`` hides the GPUs, so that processes on a machine with fewer GPUs than processes run on the CPU.
+    """
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE=env.get("HF_HUB_OFFLINE", "1"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    if cpu_only:
+        env["CUDA_VISIBLE_DEVICES"] = ""
     return env
 
 
@@ -74,7 +79,7 @@ class LaunchError(RuntimeError):
     """A launched run exited with an error; the message holds the end of its output."""
 
 
-def start_launch(command: list[str], output_dir: str | Path) -> subprocess.Popen:
+def start_launch(command: list[str], output_dir: str | Path, cpu_only: bool = False) -> subprocess.Popen:
     """Start a launch in the background; its output goes to ``output_dir/launch.log``.
 
     The script must write its results into the same ``output_dir``; results of an earlier run there are removed.
@@ -84,7 +89,8 @@ def start_launch(command: list[str], output_dir: str | Path) -> subprocess.Popen
     for stale in output_dir.glob("*.json"):
         stale.unlink()
     log = open(output_dir / "launch.log", "w")  # noqa: SIM115 - closed by wait_launch
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=launch_env(), cwd=LABS.parent)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=launch_env(cpu_only),
+                               cwd=LABS.parent)
     process.log, process.output_dir, process.started = log, output_dir, time.perf_counter()
     return process
 

@@ -18,7 +18,7 @@ def test_tiny_run_passes_every_check_and_learns(executed_lab):
     results, checks = results_of(run), checks_of(run)
     for name in CHECKS:
         assert checks[name]["passed"], f"{name}: {checks[name]['message']} (value {checks[name]['value']})"
-    assert set(checks) == set(CHECKS), "every check of the lab is asserted here"
+    assert {n for n in checks if not n.startswith("quiz_")} == set(CHECKS), "every check of the lab is asserted here"
 
     before, lora, full = results["before"], results["lora"], results["full_fine_tuning"]
     assert lora["bleu"] >= before["bleu"] + 20 and full["bleu"] >= before["bleu"] + 20
