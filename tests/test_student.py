@@ -200,8 +200,9 @@ def _reaches_its_raise(student_cell: str, later_code: list[str]) -> bool:
     """The cell's first TODO raise runs when the cell (and the cells after it) run: it is at the top level, or
     inside a function that the cell or a later cell calls."""
     tree = ast.parse(student_cell)
+    todo_raise = ast.unparse(ast.parse(TODO_RAISE))  # unparse writes single quotes; TODO_RAISE has double ones
     for statement in tree.body:
-        raises = [n for n in ast.walk(statement) if isinstance(n, ast.Raise) and ast.unparse(n) == TODO_RAISE]
+        raises = [n for n in ast.walk(statement) if isinstance(n, ast.Raise) and ast.unparse(n) == todo_raise]
         if not raises:
             continue
         if not isinstance(statement, ast.FunctionDef):
