@@ -179,17 +179,12 @@ QWEN2_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_s
                   "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
                   "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>")
-# ChatML, the conversation format of Qwen2.5's instruct models, with its default system message (this template
-# leaves out the real one's tool-calling branch)
-QWEN2_CHAT_TEMPLATE = (
-    "{% if messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
-    "{% endif %}"
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
+# Qwen2.5-Instruct's own chat template (ChatML with its tool-calling branch), as TRL stores it to recognise the
+# model: TRL's assistant-only loss (lab 06) swaps in its marked training copy only for a template it recognises
+def qwen2_chat_template() -> str:
+    from trl.chat_template_utils import qwen2_5_chat_template
+
+    return qwen2_5_chat_template
 
 
 def build_qwen2_tokenizer():
@@ -206,7 +201,7 @@ def build_qwen2_tokenizer():
     tok.add_special_tokens(list(QWEN2_SPECIALS))
     qwen = Qwen2Tokenizer(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                           unk_token=None, bos_token=None, model_max_length=131072)
-    qwen.chat_template = QWEN2_CHAT_TEMPLATE
+    qwen.chat_template = qwen2_chat_template()
     return qwen
 
 
