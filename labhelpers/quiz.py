@@ -216,7 +216,12 @@ def check(name: str, answer: Any, *, correct: Any = None, **figures: Any) -> boo
     shown = f"({right})" if question.choices else f"{right:.4g}"
     record_check(f"quiz_{name}", passed, value=given, threshold=right,
                  message="right" if passed else f"not quite: the answer is {shown}")
-    _show(question.explanation.format(**figures))
+    try:
+        explanation = question.explanation.format(**figures)
+    except KeyError as missing:
+        raise ValueError(f"Question {name!r} explains itself with this run's figures: pass {missing} (and the "
+                         "others its explanation names) as keyword arguments to quiz.check.") from None
+    _show(explanation)
     return passed
 
 

@@ -65,6 +65,11 @@ def test_a_prediction_is_scored_against_the_run(log, capsys):
     assert "3.21" in capsys.readouterr().out
 
 
+def test_a_prediction_without_its_figures_is_a_clear_error(log):
+    with pytest.raises(ValueError, match="pass 'masked'"):
+        quiz.check("01_predict_prompt_loss", "b", correct="b")
+
+
 def _lab_calls(stem):
     nb = json.loads((LABS / f"{stem}.ipynb").read_text())
     return nb, [(cell, m.groups()) for cell in nb["cells"] if cell["cell_type"] == "code"
