@@ -206,21 +206,21 @@ def check(name: str, answer: Any, *, correct: Any = None, **figures: Any) -> boo
     if right is None:
         raise ValueError(f"Question {name!r} is about this run: pass the measured answer as correct=.")
     right = _normalise(name, question, right)
+    try:
+        explanation = question.explanation.format(**figures)
+    except KeyError as missing:
+        raise ValueError(f"Question {name!r} explains itself with this run's figures: pass {missing} (and the "
+                         "others its explanation names) as keyword arguments to quiz.check.") from None
     variable = "ANSWER_" + name.split("_", 1)[1].upper()
     if answer is None:
         record_check(f"quiz_{name}", False,
-                     message=f"not answered yet: set {variable} in this cell and run it again")
+                     message=f"not answered yet: set {variable} (it is None) and run the cell again")
         return False
     given = _normalise(name, question, answer)
     passed = given == right if question.choices else abs(given - right) <= question.tolerance + 1e-12
     shown = f"({right})" if question.choices else f"{right:.4g}"
     record_check(f"quiz_{name}", passed, value=given, threshold=right,
                  message="right" if passed else f"not quite: the answer is {shown}")
-    try:
-        explanation = question.explanation.format(**figures)
-    except KeyError as missing:
-        raise ValueError(f"Question {name!r} explains itself with this run's figures: pass {missing} (and the "
-                         "others its explanation names) as keyword arguments to quiz.check.") from None
     _show(explanation)
     return passed
 

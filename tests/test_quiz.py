@@ -66,8 +66,10 @@ def test_a_prediction_is_scored_against_the_run(log, capsys):
 
 
 def test_a_prediction_without_its_figures_is_a_clear_error(log):
-    with pytest.raises(ValueError, match="pass 'masked'"):
-        quiz.check("01_predict_prompt_loss", "b", correct="b")
+    for answer in ("b", None):
+        with pytest.raises(ValueError, match="pass 'masked'"):
+            quiz.check("01_predict_prompt_loss", answer, correct="b")
+    assert log == [], "nothing is recorded for a wrong call"
 
 
 def _lab_calls(stem):
