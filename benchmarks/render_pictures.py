@@ -57,6 +57,7 @@ PICTURES = (
     Picture("04_reward_kl.png", "04_ppo_rlhf", "PPO reward and KL curves", "64ef8244"),
     Picture("05_temperature.png", "05_generation_parameters", "temperature reshapes the next-token distribution",
             "8c81566e"),
+    Picture("06_ddp_losses.png", "06_scaling_up", "the same loss curve on one process and on two (DDP)", "aeb4df23"),
 )
 
 
