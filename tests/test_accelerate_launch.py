@@ -31,6 +31,7 @@ def test_every_accelerate_config_loads_with_accelerate(name, distributed_type, p
         launch.config_path("ddp")
 
 
+@pytest.mark.notebook  # child processes for long (the fast lane skips it)
 def test_two_processes_at_batch_8_train_like_one_process_at_batch_16(tmp_path):
     args = {"profile": "tiny", "max_steps": STEPS}
     two = launch.start_launch(launch.launch_command(SCRIPT, config="cpu_ddp", num_processes=2,
@@ -50,6 +51,7 @@ def test_two_processes_at_batch_8_train_like_one_process_at_batch_16(tmp_path):
     assert two["losses"][-1] < two["losses"][0], "it trains"
 
 
+@pytest.mark.notebook  # child processes for long (the fast lane skips it)
 def test_more_processes_than_the_batch_allows_stops_naming_the_per_device_batch():
     command = launch.launch_command(SCRIPT, config="cpu_ddp", num_processes=3)
     done = subprocess.run(command, capture_output=True, text=True, env=launch.launch_env(), cwd=launch.LABS.parent,

@@ -36,6 +36,7 @@ def fake_labs(tmp_path, monkeypatch):
     return labs
 
 
+@pytest.mark.notebook  # child processes for long (the fast lane skips it)
 def test_run_writes_executed_notebooks_and_summary(fake_labs, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["run", "01", "--profile", "tiny", "--out", str(out)])
@@ -49,6 +50,7 @@ def test_run_writes_executed_notebooks_and_summary(fake_labs, tmp_path, capsys):
     assert "01_instruction_tuning  passed" in table
 
 
+@pytest.mark.notebook  # child processes for long (the fast lane skips it)
 def test_run_exits_nonzero_on_a_failed_check_or_an_error(fake_labs, tmp_path):
     out = tmp_path / "out"
     assert main(["run", "--profile", "tiny", "--out", str(out)]) == 1
@@ -58,6 +60,7 @@ def test_run_exits_nonzero_on_a_failed_check_or_an_error(fake_labs, tmp_path):
     assert runs["03_dpo"]["status"] == "error" and "boom in cell 3" in runs["03_dpo"]["error"]
 
 
+@pytest.mark.notebook  # child processes for long (the fast lane skips it)
 def test_parameters_reach_the_notebook(fake_labs, tmp_path):
     out = tmp_path / "out"
     assert main(["run", "1", "--out", str(out), "--profile", "tiny", "-p", "EXTRA", "3"]) == 0

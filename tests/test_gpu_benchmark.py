@@ -128,6 +128,7 @@ def test_an_out_of_memory_error_is_reported_for_its_lab(bench, monkeypatch):
     assert row.get("median_step_s") is None and "| yes |" in bench.markdown_table([row])
 
 
+@pytest.mark.notebook  # child processes for long (the fast lane skips it)
 def test_the_smoke_run_measures_every_lab_on_the_cpu(bench, tmp_path):
     out = tmp_path / "report.json"
     done = run_script("--smoke", "--json", str(out), timeout=300)
@@ -155,6 +156,7 @@ def test_the_smoke_run_measures_every_lab_on_the_cpu(bench, tmp_path):
     assert "| lab | config |" in done.stdout.split(json.dumps(printed[-1]))[-1]
 
 
+@pytest.mark.notebook  # child processes for long (the fast lane skips it)
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with a CUDA GPU the script runs the benchmark")
 def test_without_a_gpu_the_full_benchmark_is_skipped(bench):
     done = run_script(timeout=120)
