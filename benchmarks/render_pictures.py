@@ -24,9 +24,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("LABS_PROFILE", "tiny")
-
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TOTAL_BYTES = 1_000_000
 
@@ -135,7 +132,11 @@ def screenshot_html(html: str, width: int = 1000) -> bytes:
 
 
 def execute_labs(labs: list[str], out_dir: Path) -> None:
+    """Run each lab headless in the tiny profile, offline (the kernels inherit this environment)."""
     from labhelpers.execute import execute_lab
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("LABS_PROFILE", "tiny")
 
     for lab in labs:
         run = execute_lab(ROOT / "labs" / f"{lab}.ipynb", out_dir / f"{lab}.ipynb", parameters={"PROFILE": "tiny"},
