@@ -39,11 +39,11 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "bt_loss_matches_library": 2,  # exercise 2.1
         "bt_loss_matches_trainer": 1,
         "score_matches_batched": DEMONSTRATION,
-        "win_rate_matches_library": 1,  # exercise 2.2
         "eval_loss_decreases": 1,
         "win_rate_improves": 1,
         "win_rate_after_high": 1,
-        "win_rate_is_eval_accuracy": 1,  # the learner's win_rate_of against the trainer
+        "win_rate_is_eval_accuracy": 1,
+        "saved_reward_model_reloads": DEMONSTRATION,  # save_model and from_pretrained
     },
     "03_dpo": {
         "optimal_policy_is_a_distribution": 2,  # exercise 3.1
@@ -72,6 +72,8 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "own_samples_likelihood_goes_nowhere": DEMONSTRATION,  # a numerical fact about sampling
         "gae_matches_library": 2,  # exercise 4.1
         "clipped_loss_matches_library": 2,  # exercise 4.2
+        "kl_reward_matches_library": 2,  # exercise 4.3
+        "ppo_step_by_hand_matches_trainer": 1,  # the step written out, with the learner's exercise 4.3 in it
         "broken_rewards_are_caught": DEMONSTRATION,
         "training_statistics_finite": DEMONSTRATION,
         "reward_improves": 1,

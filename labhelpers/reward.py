@@ -353,3 +353,38 @@ SCORE_EXAMPLES = {
         ("Reverse the letters. q z x", "The answer is x z q .", "the film was great ."),
     ),
 }
+
+
+# --------------------------------------------------------------------------------------------------
+# The saved reward model: lab 02 writes it, lab 04 can score its rollouts with it
+# --------------------------------------------------------------------------------------------------
+REWARD_MODEL_LAB = "02_reward_modeling"
+
+
+def saved_reward_model_dir(profile: str, root: str = "") -> str:
+    """The folder where lab 02 saves its trained reward model for ``profile`` (``tiny`` or ``full``).
+
+    It sits under lab 02's output folder (``outputs/02_reward_modeling``, relative to the folder the labs run
+    in), one folder per profile, so a tiny run never overwrites or stands in for the full model.
+    """
+    import os
+
+    if profile not in ("tiny", "full"):
+        raise ValueError(f"profile must be 'tiny' or 'full' (a resolved profile, e.g. cfg.profile), got {profile!r}.")
+    return os.path.join(root, "outputs", REWARD_MODEL_LAB, f"reward-model-{profile}")
+
+
+def load_saved_reward_model(profile: str, device="cpu", root: str = ""):
+    """Lab 02's saved reward model and its tokenizer, in eval mode; one clear error when lab 02 has not run."""
+    import os
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = saved_reward_model_dir(profile, root)
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise FileNotFoundError(
+            f"No reward model from lab 02 at {os.path.abspath(folder)}. Run labs/02_reward_modeling.ipynb first "
+            f"(profile {profile!r}, in the same folder as this lab; it saves the model there), or set "
+            "REWARD_SOURCE = \"classifier\" to score with the sentiment classifier.")
+    model = AutoModelForSequenceClassification.from_pretrained(folder).to(device).eval()
+    return model, AutoTokenizer.from_pretrained(folder)

@@ -24,9 +24,12 @@ def test_tiny_run_learns_to_prefer_the_chosen_answer(executed_lab):
     assert results["reward_margin_mean"]["after"] > results["reward_margin_mean"]["before"]
     for name in ("bt_loss_matches_library", "bt_loss_matches_trainer", "pad_eos_pitfall_shown",
                  "reward_read_at_final_eos", "clean_pairs_handles_bad_pairs", "preprocess_matches_scoring",
-                 "score_matches_batched", "win_rate_matches_library", "win_rate_improves", "win_rate_after_high"):
+                 "score_matches_batched", "win_rate_improves", "win_rate_after_high", "saved_reward_model_reloads"):
         assert checks[name]["passed"], f"{name}: {checks[name]['message']} (value {checks[name]['value']})"
     assert checks["bt_loss_matches_trainer"]["value"] < 1e-6
+    length_bias = results["reward_length_correlation"]
+    assert set(length_bias) == {"reward_vs_length", "chosen_vs_length"}
+    assert all(-1.0 <= r <= 1.0 for r in length_bias.values()), length_bias
 
 
 @pytest.mark.notebook
@@ -45,3 +48,18 @@ def test_broken_pairs_in_a_local_file_are_dropped_and_counted(executed_lab, tmp_
     assert cleaned["texts_with_eos_removed"] == len(with_eos)
     assert cleaned["train"] + cleaned["test"] == len(rows) + len(with_eos)
     assert "win_rate_after" in results_of(run), "the lab ran to the end"
+
+
+def test_saved_reward_model_dir_is_per_profile_under_lab02_outputs():
+    from labhelpers import reward
+    assert reward.saved_reward_model_dir("tiny") == "outputs/02_reward_modeling/reward-model-tiny"
+    assert reward.saved_reward_model_dir("full", root="/r") == "/r/outputs/02_reward_modeling/reward-model-full"
+    with pytest.raises(ValueError, match="profile must be 'tiny' or 'full'"):
+        reward.saved_reward_model_dir("auto")
+
+
+def test_missing_reward_model_names_the_lab_to_run_first(tmp_path):
+    from labhelpers import reward
+    with pytest.raises(FileNotFoundError, match=r"Run labs/02_reward_modeling\.ipynb first") as info:
+        reward.load_saved_reward_model("tiny", root=str(tmp_path))
+    assert "REWARD_SOURCE" in str(info.value) and str(tmp_path) in str(info.value)

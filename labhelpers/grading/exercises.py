@@ -34,8 +34,6 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
     "02_reward_modeling": {
         "bt_loss": Exercise(("labhelpers.losses.bradley_terry_loss",),
                             ("bt_loss_matches_library", "bt_loss_matches_trainer")),
-        "win_rate_of": Exercise(("labhelpers.reward.win_rate",),
-                                ("win_rate_matches_library", "win_rate_is_eval_accuracy")),
     },
     "03_dpo": {
         "dpo_loss_from_equation": Exercise(("labhelpers.losses.dpo_loss",), ("dpo_loss_matches_library",)),
