@@ -74,6 +74,8 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "clipped_loss_matches_library": 2,  # exercise 4.2
         "kl_reward_matches_library": 2,  # exercise 4.3
         "ppo_step_by_hand_matches_trainer": 1,  # the step written out, with the learner's exercise 4.3 in it
+        "kl_reward_matches_library": 2,  # exercise 4.3
+        "ppo_step_by_hand_matches_trainer": 1,  # the step written out, with the learner's exercise 4.3 in it
         "broken_rewards_are_caught": DEMONSTRATION,
         "training_statistics_finite": DEMONSTRATION,
         "reward_improves": 1,
