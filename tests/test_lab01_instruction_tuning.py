@@ -29,6 +29,12 @@ def test_tiny_run_learns_and_both_masking_ways_agree(executed_lab):
                  "loss_decreases", "bleu_improves", "unmasked_run_learns_the_prompts"):
         assert checks[name]["passed"], f"{name}: {checks[name]['message']} (value {checks[name]['value']})"
     assert checks["bleu_improves"]["threshold"] == min_gain
+    # exercise 1.3 equals F.cross_entropy(ignore_index=-100) on the collator's labels
+    assert checks["masked_ce_matches_library"]["passed"] and checks["masked_ce_matches_library"]["value"] < 1e-5
+    # the validation curve: the held-out loss at least halves, and ends where section 6's response loss is
+    validation = results["validation_loss"]
+    assert checks["validation_loss_falls"]["passed"] and validation["end"] < 0.5 * validation["start"], validation
+    assert abs(validation["end"] - results["response_loss"]["after"]) < 0.15, (validation, results["response_loss"])
     experiment = results["masking_experiment"]
     assert experiment["prompt_loss_unmasked"] < experiment["prompt_loss_masked"]
     assert {"bleu_masked", "bleu_unmasked", "response_loss_masked", "response_loss_unmasked"} <= set(experiment)
