@@ -24,6 +24,8 @@ LAB_POINTS: dict[str, dict[str, float]] = {
     "01_instruction_tuning": {
         "formatting_matches_reference": 2,  # exercise 1.1
         "mask_by_hand_matches_collator": 2,  # exercise 1.2
+        "masked_ce_matches_library": 2,  # exercise 1.3
+        "validation_loss_falls": 1,
         "masking_ways_agree": DEMONSTRATION,  # two library collators agree
         "loss_decreases": 1,
         "bleu_improves": 1,
@@ -74,8 +76,6 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "clipped_loss_matches_library": 2,  # exercise 4.2
         "kl_reward_matches_library": 2,  # exercise 4.3
         "ppo_step_by_hand_matches_trainer": 1,  # the step written out, with the learner's exercise 4.3 in it
-        "kl_reward_matches_library": 2,  # exercise 4.3
-        "ppo_step_by_hand_matches_trainer": 1,  # the step written out, with the learner's exercise 4.3 in it
         "broken_rewards_are_caught": DEMONSTRATION,
         "training_statistics_finite": DEMONSTRATION,
         "reward_improves": 1,
@@ -97,6 +97,9 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "top_p_*_matches_library": 1,
         "beam_at_least_greedy": 1,
         "repetition_penalty_reduces_repeats": 1,
+        "repetition_penalty_matches_library": 2,  # exercise 5.2
+        "step_by_step_is_greedy": DEMONSTRATION,
+        "temperature_trades_quality_for_diversity": 1,
         "min_new_tokens_respected": DEMONSTRATION,
         "max_new_tokens_respected": DEMONSTRATION,
     },

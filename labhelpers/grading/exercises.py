@@ -22,6 +22,9 @@ _FORMATTING = ("labhelpers.formatting.formatting_prompts_func_no_response",
                "labhelpers.formatting.formatting_prompts_func", "labhelpers.formatting.to_prompt_completion")
 _TOP_P = ("transformers.TopPLogitsWarper", "transformers.generation.TopPLogitsWarper",
           "transformers.generation.logits_process.TopPLogitsWarper")
+_REPETITION_PENALTY = ("transformers.RepetitionPenaltyLogitsProcessor",
+                       "transformers.generation.RepetitionPenaltyLogitsProcessor",
+                       "transformers.generation.logits_process.RepetitionPenaltyLogitsProcessor")
 
 # lab -> name of the function whose body holds the solution -> its references and checks
 EXERCISES: dict[str, dict[str, Exercise]] = {
@@ -30,6 +33,9 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
         "formatting_prompts_func": Exercise(_FORMATTING, ("formatting_matches_reference",)),
         "mask_by_hand": Exercise(("labhelpers.collators.CompletionOnlyCollator",
                                   "labhelpers.collators.find_template_end"), ("mask_by_hand_matches_collator",)),
+        "masked_cross_entropy": Exercise(("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss",
+                                          "torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss"),
+                                         ("masked_ce_matches_library",)),
     },
     "02_reward_modeling": {
         "bt_loss": Exercise(("labhelpers.losses.bradley_terry_loss",),
@@ -44,6 +50,7 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
     },
     "05_generation_parameters": {
         "top_p_keep": Exercise(_TOP_P, ("top_p_*_matches_library", "top_p_*_smallest_set")),
+        "apply_repetition_penalty": Exercise(_REPETITION_PENALTY, ("repetition_penalty_matches_library",)),
     },
     "06_scaling_up": {  # the solution is MyLoRALinear.forward
         "forward": Exercise(("labhelpers.lora.LoRALinear", "peft.tuners.lora.Linear"), ("lora_layer_matches_peft",)),
