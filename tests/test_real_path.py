@@ -177,7 +177,7 @@ def test_labhelpers_run_lets_each_lab_resolve_auto(monkeypatch, tmp_path, gpu, h
     gpu("T4")
     seen = []
 
-    def fake_execute(nb, out, parameters, timeout):
+    def fake_execute(nb, out, parameters, timeout, **limits):
         seen.append(parameters["PROFILE"])
         return SimpleNamespace(lab=nb.stem, status="passed", seconds=0.0, checks_passed=0, checks_total=0,
                                error=None, records=[])
