@@ -28,12 +28,11 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from . import zoo_cache
 
 ZOO_VERSION = 1
 SPECIAL_TOKENS = ["<pad>", "</s>", "<|endoftext|>", "<unk>", "<s>"]
@@ -302,81 +301,18 @@ def _recipe(name: str) -> ZooRecipe:
     return RECIPES[name]
 
 
-class ZooCacheError(RuntimeError):
-    """A zoo folder could not be installed into the cache."""
-
-
 def zoo_path(name: str, build: bool = True) -> Path:
     """Folder of zoo model ``name`` (a zoo name such as ``"tiny-opt"`` or the Hub id it stands in for).
 
-    Builds it first when it is not cached yet (seconds). The folder loads with ``Auto*.from_pretrained``.
-    A folder is used only when it is complete: its ``recipe.json`` names this recipe and key, and the weights
-    and tokenizer are beside it. Anything else under that name (an interrupted copy, a folder without its card)
-    is moved aside and rebuilt. Builds take a file lock, so two processes never build the same model at once:
-    the second waits and then finds the first one's folder.
+    Builds it first when it is not cached yet (seconds), under a file lock; a folder is trusted only when it is
+    complete for this recipe (see :mod:`labhelpers.zoo_cache`). The folder loads with ``Auto*.from_pretrained``.
     """
     recipe = _recipe(name)
     key = recipe_key(recipe.name)
     path = cache_dir() / "zoo" / f"{recipe.name}-{key}"
-    if not build or _is_complete(path, recipe, key):
-        return path
-    from filelock import FileLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path.parent / f".{path.name}.lock")):
-        if _is_complete(path, recipe, key):  # another process built it while this one waited
-            return path
-        if path.exists():
-            aside = path.parent / f".incomplete-{path.name}-{os.getpid()}-{time.time_ns()}"
-            os.rename(path, aside)
-            warnings.warn(f"The zoo folder {path} was incomplete (no valid recipe.json, weights or tokenizer); "
-                          f"moved it to {aside} and rebuilding.", stacklevel=2)
-        _build(recipe, path)
-    if not _is_complete(path, recipe, key):
-        raise ZooCacheError(f"Built zoo model {recipe.name!r} into {path}, but the folder is not complete "
-                            "afterwards; check that the cache folder is writable and has free space, or set "
-                            "LABHELPERS_CACHE to another folder.")
+    if build:
+        zoo_cache.install(path, {"key": key, "recipe": asdict(recipe)}, lambda: _train(recipe, path))
     return path
-
-
-def _is_complete(path: Path, recipe: ZooRecipe, key: str) -> bool:
-    """True when ``path`` holds this recipe's model: a matching ``recipe.json``, weights and a tokenizer."""
-    try:
-        card = json.loads((path / "recipe.json").read_text())
-    except (OSError, ValueError):
-        return False
-    same_recipe = card.get("key") == key and card.get("recipe") == json.loads(json.dumps(asdict(recipe)))
-    has_files = (path / "config.json").is_file() and (path / "tokenizer.json").is_file() and any(
-        (path / weights).is_file() for weights in ("model.safetensors", "pytorch_model.bin"))
-    return same_recipe and has_files
-
-
-def _build(recipe: ZooRecipe, path: Path) -> None:
-    """Train ``recipe``'s model and install it at ``path`` (the caller holds the lock).
-
-    The build seeds its own random number generators and gives the caller's back afterwards: building a model
-    on a cold cache must not change what a seeded notebook draws next.
-    """
-    import random
-
-    import numpy as np
-    import torch
-
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    try:
-        with torch.random.fork_rng():
-            model, tokenizer, card = _train(recipe, path)
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{recipe.name}-", dir=path.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "recipe.json").write_text(json.dumps(card, indent=2))
-        os.rename(tmp, path)  # atomic: a reader sees no folder or a complete one
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _train(recipe: ZooRecipe, path: Path):

@@ -64,8 +64,8 @@ from labhelpers import tiny
 name, steps = sys.argv[1], int(sys.argv[2])
 tiny.RECIPES[name] = dataclasses.replace(tiny.RECIPES[name], steps=steps)
 builds = []
-build = tiny._build
-tiny._build = lambda recipe, path: (builds.append(str(path)), build(recipe, path))
+train = tiny._train
+tiny._train = lambda recipe, path: (builds.append(str(path)), train(recipe, path))[1]
 print(json.dumps({"path": str(tiny.zoo_path(name)), "built": len(builds)}))
 """
 
