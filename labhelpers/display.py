@@ -85,6 +85,5 @@ def source_excerpt(function, first: str, last: str | None = None, max_lines: int
         if found is None:
             raise ValueError(f"source_excerpt: no line of {name} after {first!r} contains {last!r}.")
         end = found + 1
-    where = inspect.getsourcefile(function) or "?"
     body = "".join(f"{start + i:5d}  {lines[i]}" for i in range(begin, min(end, len(lines))))
-    return f"# {name}, {where.split('site-packages/')[-1]}\n{body}"
+    return f"# from {function.__module__}.{name} (numbers: lines of its file)\n{body}"
