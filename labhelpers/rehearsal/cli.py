@@ -47,7 +47,8 @@ def run_command(args) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
         results.append(result)
-        print(f"{nb.stem}: {result.status} in {result.seconds:.0f} s, peak RSS {result.peak_rss_mib:.0f} MiB, "
+        print(f"{nb.stem}: {result.status} in {result.seconds:.0f} s ({result.cpu_seconds or 0:.0f} s of CPU), "
+              f"peak RSS {result.peak_rss_mib:.0f} MiB, "
               f"{result.checks_passed}/{result.checks_total} checks" + (f" -- {result.error}" if result.error else "")
               + (f"; GPU {result.gpu}" if result.gpu else ""), flush=True)
     summary = write_summary(results, out)

@@ -94,6 +94,7 @@ class Rehearsal:
     profile: str | None = None  # as the lab's records say
     error: str | None = None
     failed_checks: list = field(default_factory=list)
+    cpu_seconds: float | None = None  # the kernel's user + system CPU time: less sensitive to a busy machine
     gpu: dict | None = None  # with gpu_memory_gib: the GPU, the cap and the kernel's peak allocated memory
 
 
@@ -181,7 +182,8 @@ def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None,
                      peak_rss_mib=result["peak_rss_mib"], output=str(out_dir / notebook.name), parameters=params,
                      hub_ids=ids, checks_passed=sum(bool(c.get("passed")) for c in checks), checks_total=len(checks),
                      profile=",".join(profiles) or None, error=result.get("error"),
-                     failed_checks=[c.get("name") for c in checks if not c.get("passed")], gpu=gpu)
+                     failed_checks=[c.get("name") for c in checks if not c.get("passed")],
+                     cpu_seconds=result.get("cpu_seconds"), gpu=gpu)
 
 
 def write_summary(rehearsals: list[Rehearsal], out_dir: Path) -> Path:
@@ -206,10 +208,11 @@ def _child(request: dict) -> None:
     started = time.perf_counter()
     run = execute_lab(Path(request["notebook"]), Path(request["out"]), parameters=request["parameters"],
                       timeout=request["timeout"], cwd=Path(request["cwd"]))
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel; Linux reports KiB
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel; Linux reports ru_maxrss in KiB
     print(json.dumps({"status": run.status, "seconds": round(time.perf_counter() - started, 1),
-                      "peak_rss_mib": round(peak_kib / 1024), "error": run.error, "records": run.records},
-                     default=str))
+                      "peak_rss_mib": round(usage.ru_maxrss / 1024),
+                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "error": run.error,
+                      "records": run.records}, default=str))
 
 
 if __name__ == "__main__":
