@@ -162,13 +162,13 @@ class PeakMemory:
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-            self._start = torch.cuda.memory_allocated()
+            self.start_bytes = torch.cuda.memory_allocated()
             return self
         import psutil
 
         self._process = psutil.Process()
-        self._start = self._process.memory_info().rss
-        self._peak = self._start
+        self.start_bytes = self._process.memory_info().rss
+        self._peak = self.start_bytes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -184,34 +184,50 @@ class PeakMemory:
 
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
-            self.peak_bytes = torch.cuda.max_memory_allocated() - self._start
+            self.peak_bytes = torch.cuda.max_memory_allocated() - self.start_bytes
             return
         self._stop.set()
         self._thread.join()
         self._peak = max(self._peak, self._process.memory_info().rss)
-        self.peak_bytes = self._peak - self._start
+        self.peak_bytes = self._peak - self.start_bytes
+
+
+def _current_bytes(device: str) -> int:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        return torch.cuda.memory_allocated()
+    import psutil
+
+    return psutil.Process().memory_info().rss
 
 
 def measure_training_peak(load_model, method: str, *, target_modules=None, r: int = 8, alpha: int = 16,
                           batch_size: int = 2, seq_len: int = 32, steps: int = 3, device: str = "cpu",
                           seed: int = 0) -> int:
-    """Peak bytes while loading a model (``load_model()``) and training it ``steps`` AdamW steps.
+    """Peak bytes of a model loaded with ``load_model()`` and trained ``steps`` AdamW steps, above the start.
 
     A plain loop on one fixed random batch, so that the peak is the model, its gradients, the optimizer states
-    and one step's activations, with nothing of a trainer or a dataset in it.
+    and one step's activations, with nothing of a trainer or a dataset in it. Loading is measured by what it
+    leaves resident, not by its peak: reading a checkpoint maps its file into memory and converts its dtype, a
+    transient that training never sees again (a bf16 file loaded in fp32 briefly holds both copies).
     """
     import torch
 
     torch.manual_seed(seed)
-    with PeakMemory(device) as peak:
-        model = load_model().to(device)
-        if method == "lora":
-            from peft import LoraConfig, get_peft_model
+    _release_freed_heap()
+    start = _current_bytes(device)
+    model = load_model().to(device)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
 
-            model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0,
-                                                     target_modules=list(target_modules), task_type="CAUSAL_LM"))
-        elif method != "full":
-            raise ValueError(f"measure_training_peak measures 'full' or 'lora', not {method!r}.")
+        model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0,
+                                                 target_modules=list(target_modules), task_type="CAUSAL_LM"))
+    elif method != "full":
+        raise ValueError(f"measure_training_peak measures 'full' or 'lora', not {method!r}.")
+    with PeakMemory(device) as peak:  # starts from the loaded model, transients released
+        loaded = peak.start_bytes - start
         model.train()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
         ids = torch.randint(0, model.config.vocab_size, (batch_size, seq_len), device=device)
@@ -219,6 +235,6 @@ def measure_training_peak(load_model, method: str, *, target_modules=None, r: in
             model(input_ids=ids, labels=ids).loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=False)  # keep the gradients allocated, as during a step
-        del model, optimizer, ids
+    del model, optimizer, ids
     _release_freed_heap()
-    return peak.peak_bytes
+    return loaded + peak.peak_bytes
