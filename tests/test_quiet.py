@@ -94,3 +94,20 @@ def test_executed_lab_has_no_warning_on_stderr(lab, executed_lab):
              if output.get("output_type") == "stream" and output.get("name") == "stderr"
              and "warning" in output["text"].lower()]
     assert noisy == [], f"{lab}: warnings on stderr (cell index, text): {noisy}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("lab", sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb")))
+def test_executed_lab_saves_each_progress_bar_as_one_output(lab, executed_lab):
+    """With ipywidgets a bar is one widget output (its text form: one line); without, tqdm writes every update."""
+    import re
+
+    import nbformat
+
+    notebook = nbformat.read(executed_lab(lab).output, as_version=4)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    text_bars = [o["text"][:200] for o in outputs if o.get("output_type") == "stream" and re.search(r"\d+%\|", o["text"])]
+    assert text_bars == [], f"{lab}: progress bars written as text updates: {text_bars}"
+    for output in outputs:
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {}):
+            assert "\n" not in output["data"].get("text/plain", "").strip()
