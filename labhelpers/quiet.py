@@ -15,6 +15,8 @@ What is deliberately *not* here:
 from __future__ import annotations
 
 import logging
+import re
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -31,6 +33,8 @@ class KnownWarning:
     """For a ``warnings.warn`` warning: its category. ``None`` for a message sent to a logger."""
     module: str = ""
     """``warnings.warn``: the module that warns. A logger message: the logger's name."""
+    called_from: str = ""
+    """A logger message is hidden only while code of this package is on the call stack (``""``: always)."""
 
 
 KNOWN_WARNINGS: tuple[KnownWarning, ...] = (
@@ -52,21 +56,41 @@ KNOWN_WARNINGS: tuple[KnownWarning, ...] = (
         category=FutureWarning,
         module=r"transformers\.modeling_utils",
     ),
+    KnownWarning(
+        name="trl-grpo-generation-attention-mask",
+        reason="During GRPOTrainer's generation each decoding step feeds the model the one token just sampled "
+               "without an attention mask; when that token is end-of-text, which GPT-2 also uses as its pad "
+               "token, transformers suspects padding. A single new token cannot be padding (the message itself "
+               "says so), and the call is inside TRL.",
+        message=r"We strongly recommend passing in an `attention_mask` since your input_ids may be padded",
+        module="transformers.modeling_utils",
+        called_from="trl",
+    ),
 )
 
 
+def _called_from(package: str) -> bool:
+    """Whether a frame of ``package`` (or one of its modules) is on the current call stack."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module == package or module.startswith(package + "."):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class _KnownMessageFilter(logging.Filter):
-    """Drops a logger's records whose message starts with one of the known patterns."""
+    """Drops a logger's records whose message starts with a known pattern, raised where that pattern expects."""
 
-    def __init__(self, patterns: list[str]):
+    def __init__(self, known: list[KnownWarning]):
         super().__init__()
-        import re
-
-        self.patterns = [re.compile(p) for p in patterns]
+        self.known = [(re.compile(k.message), k.called_from) for k in known]
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        return not any(p.match(text) for p in self.patterns)
+        return not any(pattern.match(text) and (not package or _called_from(package))
+                       for pattern, package in self.known)
 
 
 _installed_filters: dict[str, _KnownMessageFilter] = {}
@@ -78,17 +102,17 @@ def quiet_known_warnings() -> tuple[KnownWarning, ...]:
     Safe to call more than once (re-running a setup cell adds nothing). Hidden warnings are still raised by
     ``warnings.catch_warnings(record=True)`` blocks and ``pytest.warns``, which install their own filters.
     """
-    logger_patterns: dict[str, list[str]] = {}
+    by_logger: dict[str, list[KnownWarning]] = {}
     for known in KNOWN_WARNINGS:
         if known.category is not None:
             warnings.filterwarnings("ignore", message=known.message, category=known.category, module=known.module)
         else:
-            logger_patterns.setdefault(known.module, []).append(known.message)
-    for logger_name, patterns in logger_patterns.items():
+            by_logger.setdefault(known.module, []).append(known)
+    for logger_name, known in by_logger.items():
         logger = logging.getLogger(logger_name)
-        old = _installed_filters.get(logger_name)
-        if old is not None:
-            logger.removeFilter(old)
-        _installed_filters[logger_name] = _KnownMessageFilter(patterns)
+        previous = _installed_filters.get(logger_name)
+        if previous is not None:
+            logger.removeFilter(previous)
+        _installed_filters[logger_name] = _KnownMessageFilter(known)
         logger.addFilter(_installed_filters[logger_name])
     return KNOWN_WARNINGS

@@ -61,6 +61,31 @@ def test_other_warnings_still_reach_the_learner():
                                                            "a warning from the learner's own code"]
 
 
+def logged(message: str, from_module: str) -> list[str]:
+    """Messages that reach transformers.modeling_utils' handlers when ``message`` is logged from ``from_module``."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        # a frame whose module is `from_module`, as if that package's code had called the model
+        exec(compile("logger.warning(message)", "<caller>", "exec"),
+             {"__name__": from_module, "logger": logger, "message": message})
+    finally:
+        logger.removeHandler(handler)
+    return seen
+
+
+def test_attention_mask_message_is_hidden_only_inside_trl():
+    quiet_known_warnings()
+    message = ("We strongly recommend passing in an `attention_mask` since your input_ids may be padded. See "
+               "https://huggingface.co/docs/transformers/troubleshooting")
+    assert logged(message, "trl.trainer.grpo_trainer") == []
+    assert logged(message, "__main__") == [message], "the learner's own forward pass must still be warned"
+    assert logged("Some other message", "trl.trainer.grpo_trainer") == ["Some other message"]
+
+
 def test_calling_twice_installs_each_filter_once():
     with warnings.catch_warnings():
         quiet_known_warnings()
