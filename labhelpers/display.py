@@ -35,6 +35,49 @@ def plot_panels(frame, panels: Mapping[str, str | Sequence[str]], x: str = "step
     return fig
 
 
+def log_series(log_history: Sequence[Mapping], key: str) -> tuple[list, list]:
+    """``(steps, values)`` of one key of a transformers Trainer's ``state.log_history``."""
+    rows = [(entry["step"], entry[key]) for entry in log_history if key in entry]
+    return [step for step, _ in rows], [value for _, value in rows]
+
+
+def plot_log_history(log_history: Sequence[Mapping], panels: Mapping[str, Sequence[str]],
+                     guides: Mapping[str, float] | None = None, panel_width: float = 3.8, panel_height: float = 3.0,
+                     show: bool = True):
+    """One row of panels from a Trainer's ``state.log_history``; returns the figure.
+
+    ``panels`` maps a title to the logged keys it plots. A key and its ``eval_`` twin in one panel are labelled
+    "train" and "held-out" (the held-out points marked, as they are sparse). ``guides`` draws a dotted
+    horizontal line at a value in the panel of that title (log 2 for a loss that starts there, 0 for rewards).
+    """
+    import matplotlib.pyplot as plt
+
+    logged = {key for entry in log_history for key in entry}
+    missing = [k for keys in panels.values() for k in keys if k not in logged]
+    if missing:
+        raise ValueError(f"plot_log_history: {missing[0]!r} was never logged; the log has {sorted(logged)}.")
+    unknown = [title for title in (guides or {}) if title not in panels]
+    if unknown:
+        raise ValueError(f"plot_log_history: a guide names the panel {unknown[0]!r}, but the panels are "
+                         f"{list(panels)}.")
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_width * len(panels), panel_height), squeeze=False)
+    for ax, (title, keys) in zip(axes[0], panels.items()):
+        for key in keys:
+            if key.startswith("eval_"):
+                ax.plot(*log_series(log_history, key), "o-", label="held-out")
+            else:
+                label = "train" if f"eval_{key}" in keys else key.split("/")[-1]
+                ax.plot(*log_series(log_history, key), label=label)
+        if guides and title in guides:
+            ax.axhline(guides[title], color="grey", ls=":")
+        ax.set(title=title, xlabel="step")
+        ax.legend()
+    fig.tight_layout()
+    if show:
+        plt.show()
+    return fig
+
+
 _MASK_STYLES = {"train": "background:#c8f7c5;font-weight:bold", "masked": "color:#777", "pad": "color:#ccc"}
 
 

@@ -68,3 +68,24 @@ def test_source_excerpt_shows_the_named_lines_with_their_numbers():
     assert len(display.source_excerpt(dpo_loss, "chosen_logratios =", max_lines=2).split("\n")) == 1 + 2 + 1
     with pytest.raises(ValueError, match="no line of dpo_loss contains 'nonsense'"):
         display.source_excerpt(dpo_loss, "nonsense")
+
+
+def test_plot_log_history_pairs_train_and_held_out_and_draws_guides():
+    import matplotlib.pyplot as plt
+
+    log = [{"step": 0, "eval_loss": 0.69}, {"step": 5, "loss": 0.6}, {"step": 10, "loss": 0.5, "rewards/chosen": 0.1},
+           {"step": 10, "eval_loss": 0.55, "rewards/rejected": -0.2}]
+    assert display.log_series(log, "loss") == ([5, 10], [0.6, 0.5])
+    fig = display.plot_log_history(log, {"loss": ["loss", "eval_loss"], "rewards": ["rewards/chosen", "rewards/rejected"]},
+                                   guides={"loss": 0.693}, show=False)
+    loss_ax, reward_ax = fig.axes
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["train", "held-out"]
+    assert [t.get_text() for t in reward_ax.get_legend().get_texts()] == ["chosen", "rejected"]
+    assert list(loss_ax.get_lines()[1].get_ydata()) == [0.69, 0.55]
+    assert list(loss_ax.get_lines()[2].get_ydata()) == [0.693, 0.693], "the guide is the third line"
+    assert len(reward_ax.get_lines()) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="'eval_rewards/margins' was never logged"):
+        display.plot_log_history(log, {"m": ["eval_rewards/margins"]}, show=False)
+    with pytest.raises(ValueError, match="guide names the panel 'KL'"):
+        display.plot_log_history(log, {"loss": ["loss"]}, guides={"KL": 0.0}, show=False)
