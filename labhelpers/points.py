@@ -66,6 +66,8 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "sft_term_keeps_chosen_likely": 1,
         "margin_grows_mostly_by_rejected_fall": 1,
         "likelihood_displacement": 1,
+        "reference_kl_is_zero": DEMONSTRATION,  # the sampled KL estimate of a model against itself
+        "beta_experiment_direction": 1,  # exercise 3.3, after the learner's reruns
     },
     "04_ppo_rlhf": {
         "reinforce_matches_exact_gradient": 1,
@@ -85,6 +87,7 @@ LAB_POINTS: dict[str, dict[str, float]] = {
         "no_kl_reward_about_as_high": 1,
         "position_ids_fix_left_padding": DEMONSTRATION,
         "grpo_improves": 1,
+        "group_advantages_match_trl": 2,  # exercise 4.4
     },
     "05_generation_parameters": {
         "softmax_is_a_distribution": DEMONSTRATION,

@@ -25,3 +25,23 @@ def test_dpo_lab_learns_preferences_and_the_sft_term_prevents_displacement(execu
     assert res["gen_positive_dpo_sft"] >= res["gen_positive_ref"] + 0.5
     checks = {r["name"]: r["passed"] for r in run.records if r["kind"] == "check"}
     assert checks["our_loss_matches_dpo_trainer"] and checks["sft_term_keeps_chosen_likely"]
+
+
+@pytest.mark.notebook
+def test_kl_and_length_beside_accuracy_and_the_open_exercise_is_recorded(executed_lab):
+    run = executed_lab("03")
+    assert run.error is None, failure_of(run)
+    res = results_of(run)
+    checks = {r["name"]: r for r in run.records if r["kind"] == "check"}
+    table = res["kl_and_length"]
+    assert set(table) == {"reference", "DPO", "DPO + SFT"}
+    assert abs(table["reference"]["kl"]) < 1e-4 and checks["reference_kl_is_zero"]["passed"]
+    # both trained models moved away from the reference by more than a nat per answer
+    assert table["DPO"]["kl"] > 1.0 and table["DPO + SFT"]["kl"] > 1.0, table
+    max_new_tokens = lab_defaults("03")["max_new_tokens"]
+    assert all(0 < row["length"] <= max_new_tokens for row in table.values()), table
+    assert table["DPO"]["pref_accuracy"] == res["pref_accuracy_after"]
+    # exercise 3.3's row holds this run's own figures, and its question is answered and checked
+    row = res["beta_experiment_run"]
+    assert row["beta"] == lab_defaults("03")["beta"] and row["kl_dpo"] == table["DPO"]["kl"]
+    assert checks["beta_experiment_direction"]["passed"]
