@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 def plot_panels(frame, panels: Mapping[str, str | Sequence[str]], x: str = "step", panel_width: float = 4.3,
                 panel_height: float = 3.0, show: bool = True):
-    """One row of line plots of a DataFrame's columns against ``x``; returns the figure.
+    """One row of line plots of a DataFrame's columns against ``x``, shown (or, with ``show=False``, returned).
 
     ``panels`` maps each panel's title to a column, or to several columns that share the panel and its y axis
     (each gets a legend entry).
@@ -31,7 +31,8 @@ def plot_panels(frame, panels: Mapping[str, str | Sequence[str]], x: str = "step
         frame.plot(x=x, y=cols, ax=ax, title=title, legend=len(cols) > 1)
     fig.tight_layout()
     if show:
-        plt.show()
+        plt.show()  # shown once: returning the figure too would make a notebook draw it a second time
+        return None
     return fig
 
 
@@ -44,7 +45,7 @@ def log_series(log_history: Sequence[Mapping], key: str) -> tuple[list, list]:
 def plot_log_history(log_history: Sequence[Mapping], panels: Mapping[str, Sequence[str]],
                      guides: Mapping[str, float] | None = None, panel_width: float = 3.8, panel_height: float = 3.0,
                      show: bool = True):
-    """One row of panels from a Trainer's ``state.log_history``; returns the figure.
+    """One row of panels from a Trainer's ``state.log_history``, shown (or, with ``show=False``, returned).
 
     ``panels`` maps a title to the logged keys it plots. A key and its ``eval_`` twin in one panel are labelled
     "train" and "held-out" (the held-out points marked, as they are sparse). ``guides`` draws a dotted
@@ -74,7 +75,8 @@ def plot_log_history(log_history: Sequence[Mapping], panels: Mapping[str, Sequen
         ax.legend()
     fig.tight_layout()
     if show:
-        plt.show()
+        plt.show()  # shown once: returning the figure too would make a notebook draw it a second time
+        return None
     return fig
 
 

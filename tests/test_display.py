@@ -89,3 +89,13 @@ def test_plot_log_history_pairs_train_and_held_out_and_draws_guides():
         display.plot_log_history(log, {"m": ["eval_rewards/margins"]}, show=False)
     with pytest.raises(ValueError, match="guide names the panel 'KL'"):
         display.plot_log_history(log, {"loss": ["loss"]}, guides={"KL": 0.0}, show=False)
+
+
+def test_a_shown_figure_is_not_returned_so_a_notebook_draws_it_once(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(plt, "show", lambda: None)
+    frame = pd.DataFrame({"step": [1, 2], "kl": [0.0, 1.0]})
+    assert display.plot_panels(frame, {"KL": "kl"}) is None
+    assert display.plot_log_history([{"step": 1, "loss": 0.7}], {"loss": ["loss"]}) is None
+    plt.close("all")
