@@ -141,6 +141,8 @@ class PPOLabConfig(LabConfig):
 
     Parameters:
         reward_model_name: the sentiment classifier whose P(POSITIVE) is the reward.
+        reward_source: what scores the rollouts: "classifier" (that classifier's P(POSITIVE)) or "lab02" (the
+            reward model lab 02 saved for this profile, see labhelpers.reward.saved_reward_model_dir).
         min_query_tokens, max_query_tokens: the range query lengths are drawn from (LengthSampler).
         mini_batch_size, ppo_epochs: PPO's optimisation of each batch of rollouts.
         kl_target: the KL (nats per sequence) the adaptive controller steers β towards.
@@ -151,6 +153,7 @@ class PPOLabConfig(LabConfig):
     """
 
     reward_model_name: str = ""
+    reward_source: str = "classifier"
     min_query_tokens: int = 2
     max_query_tokens: int = 8
     mini_batch_size: int = 16
@@ -163,6 +166,11 @@ class PPOLabConfig(LabConfig):
     grpo_batch_size: int = 32
     grpo_steps: int = 20
     grpo_learning_rate: float = 1e-3
+
+    def __post_init__(self):
+        if self.reward_source not in ("classifier", "lab02"):
+            raise ValueError(f"REWARD_SOURCE must be 'classifier' (the sentiment classifier) or 'lab02' (the reward "
+                             f"model lab 02 saved), got {self.reward_source!r}.")
 
 
 @dataclass(frozen=True)

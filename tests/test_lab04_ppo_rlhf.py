@@ -35,3 +35,17 @@ def test_every_check_of_lab04_passes(lab04):
     assert {"reinforce_matches_exact_gradient", "reward_sign_sets_update_direction", "gae_matches_library",
             "clipped_loss_matches_library", "reward_improves", "no_kl_drifts_further"} <= set(checks)
     assert all(checks.values()), checks
+
+
+@pytest.mark.notebook
+def test_grpo_group_advantages_exercise_matches_trl(lab04):
+    checks = {r["name"]: r for r in lab04.records if r["kind"] == "check"}
+    assert checks["group_advantages_match_trl"]["passed"] and checks["group_advantages_match_trl"]["value"] < 1e-6
+
+
+def test_reward_source_is_a_typed_option_with_a_clear_error():
+    import labhelpers
+    assert labhelpers.lab_config("04", "tiny", quiet=True).reward_source == "classifier"
+    assert labhelpers.lab_config("04", "tiny", quiet=True, REWARD_SOURCE="lab02").reward_source == "lab02"
+    with pytest.raises(ValueError, match="REWARD_SOURCE must be 'classifier'.*or 'lab02'"):
+        labhelpers.lab_config("04", "tiny", quiet=True, REWARD_SOURCE="encoder")

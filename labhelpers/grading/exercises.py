@@ -47,6 +47,7 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
     "04_ppo_rlhf": {
         "my_gae": Exercise(("labhelpers.ppo.compute_gae",), ("gae_matches_library",)),
         "my_clipped_loss": Exercise(("labhelpers.ppo.clipped_policy_loss",), ("clipped_loss_matches_library",)),
+        "group_advantages": Exercise(("trl.trainer.utils.nanstd",), ("group_advantages_match_trl",)),
     },
     "05_generation_parameters": {
         "top_p_keep": Exercise(_TOP_P, ("top_p_*_matches_library", "top_p_*_smallest_set")),
