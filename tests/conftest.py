@@ -80,6 +80,15 @@ def executed_lab(lab_out_dir):
     return run
 
 
+def pytest_terminal_summary(terminalreporter):
+    """One line per lab execution of this run, so the log shows that each lab (and parameter set) ran once."""
+    if _runs:
+        terminalreporter.section("lab executions (each once per run)")
+        for (stem, parameters), run in _runs.items():
+            extra = ", ".join(f"{k}={v!r}" for k, v in parameters) or "defaults"
+            terminalreporter.write_line(f"{stem} ({extra}): {run.status}, {run.seconds:.0f} s")
+
+
 def failure_of(run) -> str:
     """Where an executed lab failed: the cell (index, id, first line) and its error, for assertion messages."""
     if run.error is None:
