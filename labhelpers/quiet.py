@@ -33,8 +33,8 @@ class KnownWarning:
     """For a ``warnings.warn`` warning: its category. ``None`` for a message sent to a logger."""
     module: str = ""
     """``warnings.warn``: the module that warns. A logger message: the logger's name."""
-    called_from: str = ""
-    """A logger message is hidden only while code of this package is on the call stack (``""``: always)."""
+    only_if: str = ""
+    """A logger message is hidden only when this named condition of the call holds (``""``: always)."""
 
 
 KNOWN_WARNINGS: tuple[KnownWarning, ...] = (
@@ -57,27 +57,32 @@ KNOWN_WARNINGS: tuple[KnownWarning, ...] = (
         module=r"transformers\.modeling_utils",
     ),
     KnownWarning(
-        name="trl-grpo-generation-attention-mask",
-        reason="During GRPOTrainer's generation each decoding step feeds the model the one token just sampled "
-               "without an attention mask; when that token is end-of-text, which GPT-2 also uses as its pad "
-               "token, transformers suspects padding. A single new token cannot be padding (the message itself "
-               "says so), and the call is inside TRL.",
+        name="generate-one-token-attention-mask",
+        reason="While `model.generate` decodes, each step feeds the model only the token just sampled, and "
+               "transformers leaves out an attention mask that is all ones. When that token is end-of-text, which "
+               "GPT-2 also uses as its pad token, transformers suspects padding, but one new token per row cannot "
+               "be padding (the message itself says so). Lab 04's PPO rollouts and TRL's GRPOTrainer both meet it.",
         message=r"We strongly recommend passing in an `attention_mask` since your input_ids may be padded",
         module="transformers.modeling_utils",
-        called_from="trl",
+        only_if="one_token_inside_generate",
     ),
 )
 
 
-def _called_from(package: str) -> bool:
-    """Whether a frame of ``package`` (or one of its modules) is on the current call stack."""
+def _one_token_inside_generate() -> bool:
+    """Whether the padding check is looking at one token per row, fed by ``generate``'s decoding loop."""
+    one_token = inside_generate = False
     frame = sys._getframe(1)
     while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if module == package or module.startswith(package + "."):
-            return True
+        if frame.f_code.co_name == "warn_if_padding_and_no_attention_mask":
+            input_ids = frame.f_locals.get("input_ids")
+            one_token = getattr(input_ids, "ndim", 0) == 2 and input_ids.shape[-1] == 1
+        inside_generate |= frame.f_globals.get("__name__", "").startswith("transformers.generation")
         frame = frame.f_back
-    return False
+    return one_token and inside_generate
+
+
+_CONDITIONS = {"one_token_inside_generate": _one_token_inside_generate}
 
 
 class _KnownMessageFilter(logging.Filter):
@@ -85,12 +90,12 @@ class _KnownMessageFilter(logging.Filter):
 
     def __init__(self, known: list[KnownWarning]):
         super().__init__()
-        self.known = [(re.compile(k.message), k.called_from) for k in known]
+        self.known = [(re.compile(k.message), _CONDITIONS[k.only_if] if k.only_if else None) for k in known]
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        return not any(pattern.match(text) and (not package or _called_from(package))
-                       for pattern, package in self.known)
+        return not any(pattern.match(text) and (condition is None or condition())
+                       for pattern, condition in self.known)
 
 
 _installed_filters: dict[str, _KnownMessageFilter] = {}

@@ -61,29 +61,36 @@ def test_other_warnings_still_reach_the_learner():
                                                            "a warning from the learner's own code"]
 
 
-def logged(message: str, from_module: str) -> list[str]:
-    """Messages that reach transformers.modeling_utils' handlers when ``message`` is logged from ``from_module``."""
+def logged(message: str, caller_module: str, tokens_per_row: int) -> list[str]:
+    """Messages that reach transformers.modeling_utils' handlers when transformers' padding check logs ``message``
+    for ``tokens_per_row`` tokens, called from code of ``caller_module``."""
+    import torch
+
     logger = logging.getLogger("transformers.modeling_utils")
     seen: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())
     logger.addHandler(handler)
+    caller = ("def warn_if_padding_and_no_attention_mask(input_ids):\n"  # the name of transformers' check
+              "    logger.warning(message)\n"
+              "warn_if_padding_and_no_attention_mask(input_ids)\n")
     try:
-        # a frame whose module is `from_module`, as if that package's code had called the model
-        exec(compile("logger.warning(message)", "<caller>", "exec"),
-             {"__name__": from_module, "logger": logger, "message": message})
+        exec(compile(caller, "<caller>", "exec"), {"__name__": caller_module, "logger": logger, "message": message,
+                                                   "input_ids": torch.zeros(4, tokens_per_row, dtype=torch.long)})
     finally:
         logger.removeHandler(handler)
     return seen
 
 
-def test_attention_mask_message_is_hidden_only_inside_trl():
+def test_attention_mask_message_is_hidden_only_for_generates_one_token_steps():
     quiet_known_warnings()
     message = ("We strongly recommend passing in an `attention_mask` since your input_ids may be padded. See "
                "https://huggingface.co/docs/transformers/troubleshooting")
-    assert logged(message, "trl.trainer.grpo_trainer") == []
-    assert logged(message, "__main__") == [message], "the learner's own forward pass must still be warned"
-    assert logged("Some other message", "trl.trainer.grpo_trainer") == ["Some other message"]
+    assert logged(message, "transformers.generation.utils", tokens_per_row=1) == []
+    # a whole padded prompt, or the learner's own forward pass without a mask: still warned
+    assert logged(message, "transformers.generation.utils", tokens_per_row=6) == [message]
+    assert logged(message, "__main__", tokens_per_row=1) == [message]
+    assert logged("Some other message", "transformers.generation.utils", tokens_per_row=1) == ["Some other message"]
 
 
 def test_calling_twice_installs_each_filter_once():
