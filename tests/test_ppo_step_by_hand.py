@@ -89,7 +89,7 @@ def test_the_hand_written_step_equals_the_trainer_step(changes):
     assert run["records"]["kl_reward_matches_library"]["passed"]
     record = run["records"]["ppo_step_by_hand_matches_trainer"]
     gaps = run["step_gaps"]
-    assert record["passed"] and max(gaps.values()) < 1e-5, gaps
+    assert record["passed"] and max(gaps.values()) < 1e-6, gaps  # on a CPU the two agree to rounding
     # the comparison is about something: the reference differs, the weights moved, the losses are real numbers
     assert abs(run["kl_per_response"]) > 0.1
     start = tiny_gpt2(0)
@@ -107,4 +107,5 @@ def test_a_hand_step_with_other_settings_disagrees(hand_changes):
     config = ppo.PPOConfig(learning_rate=5e-3, mini_batch_size=4, init_kl_coef=0.2, show_progress=False)
     run = run_hand_step(config, hand_changes)
     record = run["records"]["ppo_step_by_hand_matches_trainer"]
-    assert not record["passed"] and max(run["step_gaps"].values()) > 1e-5, run["step_gaps"]
+    # far outside the tolerance the notebook allows for a GPU's summation order (1e-3, relative)
+    assert not record["passed"] and max(run["step_gaps"].values()) > 1e-2, run["step_gaps"]
