@@ -67,6 +67,12 @@ def unreported_trainers(code: str) -> list[str]:
             return True
         if isinstance(func, ast.Name) and func.id in returned and func.id not in seen:
             return bool(returned[func.id]) and all(silent(e, seen | {func.id}) for e in returned[func.id])
+        if (isinstance(func, ast.Name) and func.id == "replace") or (
+                isinstance(func, ast.Attribute) and func.attr == "replace" and ast.unparse(func.value) == "dataclasses"):
+            # dataclasses.replace(config, ...) keeps the config's report_to unless it sets another one
+            kept = all(k.arg != "report_to" or (isinstance(k.value, ast.Constant) and k.value.value == "none")
+                       for k in expr.keywords)
+            return bool(expr.args) and silent(expr.args[0], seen) and kept
         return any(k.arg == "report_to" and isinstance(k.value, ast.Constant) and k.value.value == "none"
                    for k in expr.keywords)
 
@@ -86,10 +92,13 @@ def test_the_reporting_rule_catches_a_trainer_that_would_report():
               "args = make(cfg)\nSFTTrainer(model=m, args=args)\n"
               "SFTTrainer(model=m, args=SFTConfig(output_dir='o', report_to='none'))\n")
     assert unreported_trainers(silent) == []
+    assert unreported_trainers(silent + "import dataclasses\n"
+                               "SFTTrainer(model=m, args=dataclasses.replace(args, eval_steps=5))\n") == []
     for loud in ("SFTTrainer(model=m, args=SFTConfig(output_dir='o'))",
-                 "args = SFTConfig(output_dir='o', report_to='wandb')\nSFTTrainer(model=m, args=args)",
+                 "import dataclasses\nSFTTrainer(model=m, args=dataclasses.replace(make(c), report_to='all'))\n",
+                 "wandb_args = SFTConfig(output_dir='o', report_to='wandb')\nSFTTrainer(model=m, args=wandb_args)",
                  "SFTTrainer(model=m)"):
-        assert len(unreported_trainers("from trl import SFTConfig, SFTTrainer\n" + loud)) == 1, loud
+        assert len(unreported_trainers(silent + loud)) == 1, loud
     # a trainer of labhelpers (PPOTrainer) reports nowhere and is not a Hugging Face trainer
     assert unreported_trainers("from labhelpers.ppo import PPOTrainer\nPPOTrainer(config, model, tok)") == []
 
