@@ -77,3 +77,10 @@ def test_labs_with_engineering_notes_have_an_under_the_hood_cell(stem):
     hidden = [cell for cell in cells_of(lab) if cell["cell_type"] == "markdown"
               and "".join(cell["source"]).lstrip("# ").lower().startswith("under the hood")]
     assert hidden, f"{lab.name} has no 'Under the hood' cell for its API history and benchmark notes"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_exactly_one_cell_is_tagged_parameters(lab):
+    """papermill injects its parameters after the first tagged cell: a second one would reset them to None."""
+    tagged = [c for c in cells_of(lab) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{lab.name}: {len(tagged)} cells tagged 'parameters'"
