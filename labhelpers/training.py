@@ -42,23 +42,28 @@ def sft_args(cfg: LabConfig, *, completion_only_loss: bool = True, output_dir: s
     """
     from trl import SFTConfig
 
-    settings = dict(
+    settings = _sft_settings(cfg, output_dir, completion_only_loss=completion_only_loss,
+                             train_sampling_strategy="group_by_length")
+    return _build(SFTConfig, settings, changes)
+
+
+def _sft_settings(cfg: LabConfig, output_dir: str | None, **loss_and_batching) -> dict[str, Any]:
+    """What labs 01 and 06 share: the run's length, schedule, precision, logging, and no saving or reporting."""
+    return dict(
         output_dir=output_dir or cfg.output_dir,
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type="linear",
         max_length=cfg.max_length,
-        completion_only_loss=completion_only_loss,
-        train_sampling_strategy="group_by_length",
         activation_checkpointing=False,
         logging_steps=max(1, cfg.max_steps // 25),
         save_strategy="no",
         report_to="none",
         seed=cfg.seed,
         **_precision(cfg),
+        **loss_and_batching,
     )
-    return _build(SFTConfig, settings, changes)
 
 
 def chat_sft_args(cfg: LabConfig, *, output_dir: str | None = None, **changes):
@@ -69,21 +74,7 @@ def chat_sft_args(cfg: LabConfig, *, output_dir: str | None = None, **changes):
     """
     from trl import SFTConfig
 
-    settings = dict(
-        output_dir=output_dir or cfg.output_dir,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type="linear",
-        max_length=cfg.max_length,
-        assistant_only_loss=True,
-        activation_checkpointing=False,
-        logging_steps=max(1, cfg.max_steps // 25),
-        save_strategy="no",
-        report_to="none",
-        seed=cfg.seed,
-        **_precision(cfg),
-    )
+    settings = _sft_settings(cfg, output_dir, assistant_only_loss=True)
     return _build(SFTConfig, settings, changes)
 
 
