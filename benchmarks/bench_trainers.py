@@ -40,11 +40,12 @@ def reward_checkpointing(repeats: int, steps: int) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardTrainer
 
-    from labhelpers import lab_config, reward, set_seed
+    from labhelpers import lab_config, prepare_lab, reward, set_seed
     from labhelpers.data import load_pairwise
     from labhelpers.training import reward_args
 
     cfg = lab_config("02", "tiny", quiet=True)
+    prepare_lab(cfg)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model_name)
     pairs, _ = reward.clean_pairs(load_pairwise(cfg.dataset, n=cfg.n_train, seed=cfg.seed), tokenizer, cfg.max_length)
     train = datasets.Dataset.from_dict({
@@ -76,12 +77,13 @@ def dpo_precompute(repeats: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
-    from labhelpers import lab_config, set_seed
+    from labhelpers import lab_config, prepare_lab, set_seed
     from labhelpers.data import load_preferences
     from labhelpers.preferences import to_text_preferences
     from labhelpers.training import dpo_args
 
     cfg = lab_config("03", "tiny", quiet=True)
+    prepare_lab(cfg)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model_name)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     text = to_text_preferences(load_preferences(cfg.dataset, n=cfg.n_train, seed=cfg.seed), drop_invalid=True)
@@ -118,12 +120,13 @@ def ppo_split(repeats: int, steps: int) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
-    from labhelpers import lab_config, set_seed
+    from labhelpers import lab_config, prepare_lab, set_seed
     from labhelpers.data import load_imdb
     from labhelpers.ppo import LengthSampler, PPOTrainer
     from labhelpers.training import ppo_config, ppo_generation_kwargs
 
     cfg = lab_config("04", "tiny", quiet=True)
+    prepare_lab(cfg)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model_name)
     tokenizer.pad_token = tokenizer.eos_token
     reviews = load_imdb(cfg.dataset, n=cfg.n_train, seed=cfg.seed)

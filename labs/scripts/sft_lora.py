@@ -73,6 +73,7 @@ def main() -> None:
                                 MAX_LENGTH=settings["max_length"], SEED=settings["seed"],
                                 GLOBAL_BATCH_SIZE=settings["global_batch_size"])
     batch = per_device_batch(cfg.global_batch_size, world_size)  # fail fast, before loading anything
+    labhelpers.prepare_lab(cfg)  # builds the tiny model if missing (one rank builds, the others wait), seeds
     if rank == 0:
         print(cfg.table())
     max_steps = settings["max_steps"] or cfg.script_steps
