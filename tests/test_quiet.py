@@ -71,6 +71,10 @@ def logged(message: str, caller_module: str, tokens_per_row: int) -> list[str]:
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())
     logger.addHandler(handler)
+    # another test may have lowered transformers' verbosity (set_verbosity_error): log at the default level here
+    level, disabled = logger.level, logger.disabled
+    logger.setLevel(logging.WARNING)
+    logger.disabled = False
     caller = ("def warn_if_padding_and_no_attention_mask(input_ids):\n"  # the name of transformers' check
               "    logger.warning(message)\n"
               "warn_if_padding_and_no_attention_mask(input_ids)\n")
@@ -79,6 +83,8 @@ def logged(message: str, caller_module: str, tokens_per_row: int) -> list[str]:
                                                    "input_ids": torch.zeros(4, tokens_per_row, dtype=torch.long)})
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.disabled = disabled
     return seen
 
 
