@@ -81,13 +81,7 @@ def load_hub_dataset(repo_id: str, split: str = "train", **kwargs):
     import datasets
 
     if hub.offline_mode():
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-
-        try:
-            folder = snapshot_download(repo_id, repo_type="dataset", local_files_only=True)
-        except (LocalEntryNotFoundError, FileNotFoundError):
-            folder = None  # not in the hub cache: datasets' own cache may still hold it
+        folder = hub.cached_dataset_snapshot(repo_id)  # None: datasets' own cache may still hold it
         if folder:
             return datasets.load_dataset(folder, split=split, **kwargs)
     return datasets.load_dataset(repo_id, split=split, **kwargs)

@@ -74,15 +74,20 @@ def _cached_model_problem(repo_id: str) -> str | None:
     return None
 
 
-def _dataset_in_cache(repo_id: str) -> bool:
+def cached_dataset_snapshot(repo_id: str) -> str | None:
+    """The folder of a dataset repository's snapshot in the Hugging Face cache, or ``None``."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        snapshot_download(repo_id, repo_type="dataset", local_files_only=True)
-        return True
+        return snapshot_download(repo_id, repo_type="dataset", local_files_only=True)
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
-        pass
+        return None
+
+
+def _dataset_in_cache(repo_id: str) -> bool:
+    if cached_dataset_snapshot(repo_id):
+        return True
     import datasets
 
     # datasets' own cache of a prepared dataset, which load_dataset also reuses offline
