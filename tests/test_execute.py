@@ -28,10 +28,15 @@ def test_the_hard_timeout_stops_the_kernel_and_what_it_started(tmp_path):
                    "child = subprocess.Popen(['sleep', '600'], start_new_session=True)  # a group of its own\n"
                    f"open({str(pid_file)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
                    "time.sleep(600)")
-    started = time.perf_counter()
-    run = run_notebook(nb, tmp_path / "out" / "slow.ipynb", hard_timeout=20)
-    assert run.timed_out and "stopped after 20 s" in run.error
-    assert time.perf_counter() - started < 45, "the run was not stopped at its limit"
+    # A short limit first; a kernel slow to start on a busy machine gets a longer one, since the test needs the
+    # notebook to have started its child before the limit strikes.
+    for limit in (6, 30):
+        started = time.perf_counter()
+        run = run_notebook(nb, tmp_path / "out" / "slow.ipynb", hard_timeout=limit)
+        assert run.timed_out and f"stopped after {limit} s" in run.error
+        assert time.perf_counter() - started < limit + 25, "the run was not stopped at its limit"
+        if pid_file.exists():
+            break
     kernel, grandchild = map(int, pid_file.read_text().split())
     time.sleep(1)
     alive = [p for p in (kernel, grandchild) if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
@@ -41,7 +46,7 @@ def test_the_hard_timeout_stops_the_kernel_and_what_it_started(tmp_path):
 
 def test_the_cell_timeout_fails_the_cell_and_the_run_ends(tmp_path):
     nb = _notebook(tmp_path / "cell.ipynb", "import time\ntime.sleep(120)", "print('never')")
-    run = execute_lab(nb, tmp_path / "out" / "cell.ipynb", timeout=5)
+    run = execute_lab(nb, tmp_path / "out" / "cell.ipynb", timeout=2)
     assert run.status == "error" and not run.checks_total and "Timeout" in run.error
 
 
