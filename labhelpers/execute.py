@@ -233,14 +233,15 @@ def lab_status(error: str | None, checks: list[dict]) -> str:
 
 
 def execute_lab(notebook: Path, out_path: Path, parameters: dict | None = None, timeout: float | None = None,
-                cwd: Path | None = None, kernel_name: str | None = None, hard_timeout: float | None = None
-                ) -> LabRun:
+                cwd: Path | None = None, kernel_name: str | None = None, hard_timeout: float | None = None,
+                env: dict[str, str] | None = None) -> LabRun:
     """Run one notebook in a fresh kernel; never raises for a failing notebook (the status says it).
 
-    ``timeout`` is the per-cell limit, ``hard_timeout`` the whole run's (see :func:`run_notebook`).
+    ``timeout`` is the per-cell limit, ``hard_timeout`` the whole run's, ``env`` the run's environment (default:
+    this process's), as in :func:`run_notebook`.
     """
     run = run_notebook(Path(notebook), Path(out_path), parameters=parameters, cell_timeout=timeout,
-                       hard_timeout=hard_timeout, cwd=cwd, kernel_name=kernel_name or "python3")
+                       hard_timeout=hard_timeout, cwd=cwd, kernel_name=kernel_name or "python3", env=env)
     try:
         records = read_records(run.output) if run.output.exists() else []
     except (OSError, ValueError):

@@ -8,7 +8,11 @@
 * **Records.** Each test starts with no lab/profile context and an empty record log, and whatever it sets
   is undone after it.
 * **Labs.** ``executed_lab("01")`` runs a lab at most once per test run (tiny profile, fresh kernel) and
-  every test that needs it reads the same :class:`labhelpers.execute.LabRun`.
+  every test that needs it reads the same :class:`labhelpers.execute.LabRun`. The labs the selected tests will
+  ask for start at the beginning of the run, ``$LABS_TEST_WORKERS`` at a time (default 2, the slowest first),
+  each in a kernel of its own, while the other tests run; the tests that read them run last. A test's lab is
+  the ``stem``/``lab`` it is parametrized with, the ``labs=`` of its ``notebook`` marker, or the NN of a
+  ``test_labNN_*`` module; any other lab a test asks for runs when it asks.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,7 +38,7 @@ os.environ.setdefault("LABS_PROFILE", "tiny")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-_runs: dict = {}
+LAB_WORKERS = int(os.environ.get("LABS_TEST_WORKERS") or 2)  # labs executing at once, beside the other tests
 
 
 @pytest.fixture(autouse=True)
@@ -52,39 +59,105 @@ def load_benchmark(name: str):
     return module
 
 
-@pytest.fixture(scope="session")
-def lab_out_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("executed_labs")
+class LabExecutions:
+    """Each (lab, parameters) executed at most once per test run, on a small pool of background threads.
+
+    Each execution is a child process (:func:`labhelpers.execute.execute_lab`), so the threads only wait. The
+    environment is the one of the run's start: a test that points ``LABHELPERS_CACHE`` at a folder of its own
+    while a lab starts does not move that lab off the shared zoo.
+    """
+
+    def __init__(self, out_dir: Path, workers: int):
+        self.out_dir = out_dir
+        self.env = dict(os.environ)
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lab")
+        self.runs: dict[tuple, Future] = {}
+        self.lock = threading.Lock()
+
+    def submit(self, lab: str, **parameters) -> Future:
+        from labhelpers.config import resolve_lab
+        from labhelpers.execute import execute_lab
+
+        stem = resolve_lab(lab)
+        key = (stem, tuple(sorted(parameters.items())))
+        with self.lock:
+            if key not in self.runs:
+                suffix = "" if not parameters else "-" + "-".join(f"{k}" for k in sorted(parameters))
+                out = self.out_dir / f"{stem}{suffix}.ipynb"
+                self.runs[key] = self.pool.submit(
+                    execute_lab, LABS / f"{stem}.ipynb", out, parameters={"PROFILE": "tiny", **parameters},
+                    timeout=LAB_TIMEOUT_S, hard_timeout=LAB_TIMEOUT_S, env=self.env)
+            return self.runs[key]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def labs_of(item) -> list[str]:
+    """The labs a collected test reads through ``executed_lab`` (see the module doc), by number or stem."""
+    if "executed_lab" not in getattr(item, "fixturenames", ()):
+        return []
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in ("stem", "lab"):
+        if isinstance(params.get(name), str):
+            return [params[name]]
+    marker = item.get_closest_marker("notebook")
+    if marker is not None and "labs" in marker.kwargs:
+        labs = marker.kwargs["labs"]
+        return sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb")) if labs == "all" else list(labs)
+    found = re.match(r"test_lab(\d\d)_", item.module.__name__.rsplit(".", 1)[-1]) if item.module else None
+    return [found.group(1)] if found else []
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that read executed labs run last, so that the labs execute while the other tests run."""
+    items.sort(key=lambda item: "executed_lab" in getattr(item, "fixturenames", ()))
+
+
+def _expected_seconds(lab: str) -> float:
+    from labhelpers.config import resolve_lab
+    from labhelpers.hardware import HARDWARE
+
+    figure = HARDWARE.get(resolve_lab(lab))
+    return figure.tiny_time.high if figure else 0.0
+
+
+_executions: LabExecutions | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_executions(request, tmp_path_factory):
+    """The run's :class:`LabExecutions`, with the labs the selected tests read already started (slowest first)."""
+    global _executions
+    _executions = LabExecutions(tmp_path_factory.mktemp("executed_labs"), LAB_WORKERS)
+    wanted = {lab for item in request.session.items for lab in labs_of(item)}
+    for lab in sorted(wanted, key=_expected_seconds, reverse=True):
+        _executions.submit(lab)
+    yield _executions
+    _executions.close()
 
 
 @pytest.fixture(scope="session")
-def executed_lab(lab_out_dir):
+def executed_lab(lab_executions):
     """``executed_lab("01", **parameters)`` runs that lab once per test run and returns its LabRun.
 
     The tiny profile, a fresh kernel, papermill through :func:`labhelpers.execute.execute_lab`; the same
-    parameters give the same run back without executing again.
+    parameters give the same run back without executing again (waiting for it, if it is still running).
     """
-    from labhelpers.config import resolve_lab
-    from labhelpers.execute import execute_lab
 
     def run(lab: str, **parameters):
-        stem = resolve_lab(lab)
-        key = (stem, tuple(sorted(parameters.items())))
-        if key not in _runs:
-            suffix = "" if not parameters else "-" + "-".join(f"{k}" for k in sorted(parameters))
-            out = lab_out_dir / f"{stem}{suffix}.ipynb"
-            _runs[key] = execute_lab(LABS / f"{stem}.ipynb", out, parameters={"PROFILE": "tiny", **parameters},
-                                     timeout=LAB_TIMEOUT_S, hard_timeout=LAB_TIMEOUT_S)
-        return _runs[key]
+        return lab_executions.submit(lab, **parameters).result()
 
     return run
 
 
 def pytest_terminal_summary(terminalreporter):
     """One line per lab execution of this run, so the log shows that each lab (and parameter set) ran once."""
-    if _runs:
+    runs = {key: future.result() for key, future in (_executions.runs.items() if _executions else [])
+            if future.done() and not future.cancelled() and future.exception() is None}
+    if runs:
         terminalreporter.section("lab executions (each once per run)")
-        for (stem, parameters), run in _runs.items():
+        for (stem, parameters), run in runs.items():
             extra = ", ".join(f"{k}={v!r}" for k, v in parameters) or "defaults"
             terminalreporter.write_line(f"{stem} ({extra}): {run.status}, {run.seconds:.0f} s")
 

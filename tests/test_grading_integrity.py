@@ -196,7 +196,7 @@ def test_a_damaged_file_is_not_called_cut_off():
         assert nb is None and "damaged or edited by hand" in why and "cut off" not in why
 
 
-@pytest.mark.notebook
+@pytest.mark.notebook(labs=["01"])
 def test_the_executed_lab_cut_at_many_positions_is_cut_off(executed_lab):
     text = Path(executed_lab("01").output).read_text(encoding="utf-8")
     size = len(text.encode())
@@ -296,7 +296,7 @@ def _edited_copies(text: str) -> dict[str, str]:
     return {"flipped": json.dumps(flipped), "replaced": json.dumps(replaced), "cut": text[:inside_string]}
 
 
-@pytest.mark.notebook
+@pytest.mark.notebook(labs=["01"])
 def test_lab01_folder_gets_one_row_each_with_the_right_status(executed_lab, tmp_path):
     run = executed_lab("01")
     assert run.status == "passed", run.error
