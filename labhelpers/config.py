@@ -140,30 +140,34 @@ def _check_profile(profile: str, source: str) -> str:
     return value
 
 
-def resolve_profile(profile: str | None = "auto", hub_ids: dict[str, str] | None = None) -> tuple[str, str]:
-    """Return ``(profile, reason)`` where profile is ``"tiny"`` or ``"full"``.
-
-    ``auto`` picks ``full`` on a CUDA GPU when every id of ``hub_ids`` (``{repo_id: "model"|"dataset"}``, the
-    lab's full-profile models and data) can be had from the Hugging Face cache or the Hub, else ``tiny``.
-    """
-    profile = _check_profile(profile or "auto", "PROFILE")
-    if profile != "auto":
-        return profile, f"PROFILE={profile!r} was set in the parameters cell"
+def _profile_from_environment() -> str | None:
+    """``LABS_PROFILE``, when it is set to something other than ``auto`` (checked), else None."""
     env = os.environ.get("LABS_PROFILE", "").strip()
     if env:
         value = _check_profile(env, "environment variable LABS_PROFILE")
         if value != "auto":
-            return value, f"the environment variable LABS_PROFILE={env!r} overrides 'auto'"
+            return value
+    return None
+
+
+def resolve_profile(profile: str | None = "auto") -> tuple[str, str]:
+    """Return ``(profile, reason)`` where profile is ``"tiny"`` or ``"full"``.
+
+    ``auto`` picks ``full`` on a CUDA GPU, else ``tiny``; ``LABS_PROFILE`` overrides ``auto``.
+    :func:`lab_config` then falls back from an ``auto`` choice of ``full`` to ``tiny`` when the lab's models or
+    data cannot be had.
+    """
+    profile = _check_profile(profile or "auto", "PROFILE")
+    if profile != "auto":
+        return profile, f"PROFILE={profile!r} was set in the parameters cell"
+    env = _profile_from_environment()
+    if env:
+        return env, f"the environment variable LABS_PROFILE={os.environ['LABS_PROFILE'].strip()!r} overrides 'auto'"
     import torch
 
     if not torch.cuda.is_available():
         return "tiny", "'auto' found no CUDA GPU, so it runs the offline tiny profile"
-    gpu = torch.cuda.get_device_name(0)
-    missing = [loc for loc in hub.locate_all(hub_ids or {}) if not loc.found]
-    if missing:
-        names = ", ".join(f"{loc.repo_id} ({loc.problem})" for loc in missing)
-        return "tiny", f"'auto' found a CUDA GPU ({gpu}) but cannot get {names}, so it runs the offline tiny profile"
-    return "full", f"'auto' found a CUDA GPU ({gpu})"
+    return "full", f"'auto' found a CUDA GPU ({torch.cuda.get_device_name(0)})"
 
 
 def native_bf16() -> bool:
@@ -279,17 +283,19 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
     profile's settings (the GPU benchmark builds the full profile's shapes without downloading anything).
     """
     name = resolve_lab(lab)
-    if _check_profile(profile or "auto", "PROFILE") == "auto" and check_environment:
-        full_ids = full_profile_hub_ids(_merged_values(name, "full", overrides))
-        profile, reason = resolve_profile("auto", hub_ids=full_ids)
-    else:
-        profile, reason = resolve_profile(profile)
+    requested = _check_profile(profile or "auto", "PROFILE")
+    profile, reason = resolve_profile(requested)
     values = _merged_values(name, profile, overrides)
-    device, dtype = resolve_device_dtype(profile, values.pop("device", None))
     if profile == "full" and check_environment:
         missing = [loc for loc in hub.locate_all(full_profile_hub_ids(values)) if not loc.found]
-        if missing:
+        if missing and requested == "auto" and _profile_from_environment() is None:
+            names = ", ".join(f"{loc.repo_id} ({loc.problem})" for loc in missing)
+            profile, reason = "tiny", f"{reason} but cannot get {names}, so it runs the offline tiny profile"
+            values = _merged_values(name, profile, overrides)
+        elif missing:
             raise HubUnavailableError(hub.unavailable_message(name, missing))
+    device, dtype = resolve_device_dtype(profile, values.pop("device", None))
+    if profile == "full" and check_environment:
         if device == "cpu":
             warnings.warn(f"The 'full' profile is meant for a GPU; on this CPU lab {name} will take hours "
                           f"instead of the {hardware.full_minutes(name):g} minutes or so it takes on a T4 GPU. Set PROFILE = \"tiny\" for a quick "

@@ -172,6 +172,34 @@ def test_auto_on_a_gpu_with_the_cache_runs_full(hf_cache, gpu):
     assert (cfg.profile, cfg.device, cfg.dtype) == ("full", "cuda", "float16")
 
 
+@pytest.mark.parametrize("cached", [False, True])
+def test_auto_on_a_gpu_looks_each_hub_id_up_once(hf_cache, gpu, monkeypatch, cached):
+    """Choosing the profile and checking the full profile's ids is one lookup (online: one Hub request per id)."""
+    gpu("T4")
+    if cached:
+        hf_cache("gpt2", MODEL_FILES)
+    asked = []
+    real_locate = hub.locate
+
+    def counting_locate(repo_id, repo_type="model", **options):
+        asked.append(repo_id)
+        return real_locate(repo_id, repo_type, **options)
+
+    monkeypatch.setattr(hub, "locate", counting_locate)
+    cfg = lab_config("05", "auto", quiet=True)
+    assert cfg.profile == ("full" if cached else "tiny")
+    assert asked == ["gpt2"]
+
+
+@pytest.mark.parametrize("how", ["parameter", "environment"])
+def test_full_asked_for_on_a_gpu_without_the_models_stops_instead_of_falling_back(hf_cache, gpu, monkeypatch, how):
+    gpu("T4")
+    if how == "environment":
+        monkeypatch.setenv("LABS_PROFILE", "full")
+    with pytest.raises(HubUnavailableError, match="gpt2"):
+        lab_config("05", "full" if how == "parameter" else "auto", quiet=True)
+
+
 def test_labhelpers_run_lets_each_lab_resolve_auto(monkeypatch, tmp_path, gpu, hf_cache):
     """README command 1 on a CUDA machine without the Hub: the labs get PROFILE='auto', which runs tiny."""
     gpu("T4")
