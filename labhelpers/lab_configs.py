@@ -73,6 +73,14 @@ class LabConfig:
     def is_tiny(self) -> bool:
         return self.profile == "tiny"
 
+    @property
+    def uses_profile_dataset(self) -> bool:
+        """Whether ``dataset`` is the profile's own, the data a lab's thresholds were tuned on (not a learner's)."""
+        from .config import LAB_DEFAULTS
+
+        table = LAB_DEFAULTS.get(self.lab, {})
+        return self.dataset == {**table.get("common", {}), **table.get(self.profile, {})}.get("dataset")
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -151,3 +151,12 @@ print(os.path.exists(os.path.join(cfg.model_name, "recipe.json")), records._cont
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["True", "False", "None", "True", "05_generation_parameters"]
+
+
+def test_uses_profile_dataset_tells_the_profiles_own_data_from_a_learners(tmp_path):
+    own = lab_config("01", "tiny", quiet=True)
+    assert own.uses_profile_dataset
+    assert lab_config("01", "full", quiet=True, check_environment=False).uses_profile_dataset
+    theirs = lab_config("01", "tiny", quiet=True, DATASET=str(tmp_path / "mine.json"))
+    assert not theirs.uses_profile_dataset
+    assert not own.replace(dataset=LAB_DEFAULTS["01_instruction_tuning"]["full"]["dataset"]).uses_profile_dataset
