@@ -300,12 +300,13 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
             warnings.warn(f"The 'full' profile is meant for a GPU; on this CPU lab {name} will take hours "
                           f"instead of the {hardware.full_minutes(name):g} minutes or so it takes on a T4 GPU. Set PROFILE = \"tiny\" for a quick "
                           "offline run.", stacklevel=2)
+    zoo_models = tuple(values[key][4:] for key in MODEL_KEYS if str(values.get(key)).startswith("zoo:"))
     for key in MODEL_KEYS:
         if key in values:
             values[key] = _resolve_zoo(values[key])
 
     cfg = CONFIG_CLASSES[name](lab=name, profile=profile, reason=reason, device=device, dtype=dtype,
-                               output_dir=os.path.join("outputs", name), **values)
+                               output_dir=os.path.join("outputs", name), zoo_models=zoo_models, **values)
     if not quiet:
         print(cfg.table())
     return cfg
@@ -317,15 +318,11 @@ def prepare_lab(cfg: LabConfig) -> None:
     Builds the tiny zoo models the config names if they are not cached yet (tens of seconds, once), seeds
     Python, NumPy and torch with ``cfg.seed``, and stamps later records with the lab and profile.
     """
-    from pathlib import Path
-
     from . import records, set_seed
-    from .tiny import cache_dir, zoo_path
+    from .tiny import zoo_path
 
-    for key in MODEL_KEYS:
-        folder = getattr(cfg, key, None)
-        if isinstance(folder, str) and Path(folder).parent == cache_dir() / "zoo":
-            zoo_path(Path(folder).name.rsplit("-", 1)[0])  # "tiny-gpt2-imdb-<key>" -> build tiny-gpt2-imdb
+    for name in cfg.zoo_models:
+        zoo_path(name)
     set_seed(cfg.seed)
     records.set_context(lab=cfg.lab, profile=cfg.profile)
 

@@ -31,6 +31,7 @@ class LabConfig:
         device, dtype: where and in what precision the lab trains (see ``resolve_device_dtype``).
         output_dir: where trainers write (nothing is saved unless a lab says so).
         cpu_threads: torch threads on a CPU (``None``: torch's default; 1 is fastest for tiny models).
+        zoo_models: the tiny zoo models the config's model fields name (``prepare_lab`` builds them).
     """
 
     lab: str
@@ -50,6 +51,7 @@ class LabConfig:
     dtype: str = "float32"
     output_dir: str = "outputs"
     cpu_threads: int | None = None
+    zoo_models: tuple[str, ...] = ()
 
     @property
     def torch_dtype(self):
@@ -85,7 +87,7 @@ class LabConfig:
         return dataclasses.asdict(self)
 
     def table(self) -> str:
-        rows = [(k, v) for k, v in self.as_dict().items() if k != "reason" and v is not None]
+        rows = [(k, v) for k, v in self.as_dict().items() if k not in ("reason", "zoo_models") and v is not None]
         width = max(len(k) for k, _ in rows)
         lines = [f"{self.lab} · profile {self.profile!r}: {self.reason}"]
         lines += [f"  {k:<{width}}  {v}" for k, v in rows]
@@ -232,7 +234,7 @@ CONFIG_CLASSES: dict[str, type[LabConfig]] = {
     "06_scaling_up": ScalingUpConfig,
 }
 
-SET_BY_LAB_CONFIG = ("lab", "profile", "reason", "dtype", "output_dir")
+SET_BY_LAB_CONFIG = ("lab", "profile", "reason", "dtype", "output_dir", "zoo_models")
 
 
 def field_names(cls: type[LabConfig]) -> list[str]:
