@@ -16,8 +16,9 @@ def test_the_zoo_is_the_runs_cache_and_not_the_users():
     from platformdirs import user_cache_dir
 
     assert tiny.cache_dir() == Path(ZOO_CACHE)
-    if ZOO_CACHE == str(ROOT / ".cache" / "labhelpers"):  # nobody chose a cache: the repository's, not the user's
-        assert tiny.cache_dir() != Path(user_cache_dir("labhelpers"))
+    assert Path(ZOO_CACHE).expanduser().resolve() != Path(user_cache_dir("labhelpers")).resolve(), (
+        "the tests must not read or build the zoo in the user's own cache: unset LABHELPERS_CACHE (the run then "
+        f"uses {ROOT / '.cache' / 'labhelpers'}) or point it at another folder")
 
 
 def test_a_test_that_moves_the_cache_and_sets_a_context(tmp_path):

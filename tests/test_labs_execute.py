@@ -57,6 +57,11 @@ def unreported_trainers(code: str) -> list[str]:
         elif isinstance(node, ast.FunctionDef):
             returned[node.name] = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value]
 
+    def keeps_silence(call: ast.Call) -> bool:
+        """No ``report_to`` keyword, or ``report_to="none"``."""
+        return all(k.arg != "report_to" or (isinstance(k.value, ast.Constant) and k.value.value == "none")
+                   for k in call.keywords)
+
     def silent(expr: ast.expr, seen: frozenset = frozenset()) -> bool:
         if isinstance(expr, ast.Name) and expr.id in assigned and expr.id not in seen:
             return all(silent(e, seen | {expr.id}) for e in assigned[expr.id])
@@ -64,15 +69,13 @@ def unreported_trainers(code: str) -> list[str]:
             return False
         func = expr.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "training":
-            return True
+            return keeps_silence(expr)  # the builder says "none"; a report_to= passed to it would replace that
         if isinstance(func, ast.Name) and func.id in returned and func.id not in seen:
             return bool(returned[func.id]) and all(silent(e, seen | {func.id}) for e in returned[func.id])
         if (isinstance(func, ast.Name) and func.id == "replace") or (
                 isinstance(func, ast.Attribute) and func.attr == "replace" and ast.unparse(func.value) == "dataclasses"):
             # dataclasses.replace(config, ...) keeps the config's report_to unless it sets another one
-            kept = all(k.arg != "report_to" or (isinstance(k.value, ast.Constant) and k.value.value == "none")
-                       for k in expr.keywords)
-            return bool(expr.args) and silent(expr.args[0], seen) and kept
+            return bool(expr.args) and silent(expr.args[0], seen) and keeps_silence(expr)
         return any(k.arg == "report_to" and isinstance(k.value, ast.Constant) and k.value.value == "none"
                    for k in expr.keywords)
 
@@ -97,6 +100,7 @@ def test_the_reporting_rule_catches_a_trainer_that_would_report():
     for loud in ("SFTTrainer(model=m, args=SFTConfig(output_dir='o'))",
                  "import dataclasses\nSFTTrainer(model=m, args=dataclasses.replace(make(c), report_to='all'))\n",
                  "wandb_args = SFTConfig(output_dir='o', report_to='wandb')\nSFTTrainer(model=m, args=wandb_args)",
+                 "SFTTrainer(model=m, args=training.sft_args(cfg, report_to='all'))",
                  "SFTTrainer(model=m)"):
         assert len(unreported_trainers(silent + loud)) == 1, loud
     # a trainer of labhelpers (PPOTrainer) reports nowhere and is not a Hugging Face trainer

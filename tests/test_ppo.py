@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -196,6 +197,26 @@ def test_trainer_log_probs_of_a_padded_batch_match_unpadded_ones():
         want = -(logits.softmax(-1) * logits.log_softmax(-1)).sum(-1)
         assert entropy[0, -len(r):].tolist() == pytest.approx(want[-len(r):].tolist(), abs=1e-5)
         assert entropy[0, :-len(r)].abs().sum() == 0
+
+
+def test_each_phase_time_covers_its_own_phase(monkeypatch):
+    """On a clock that only the optimiser's steps advance (1 s each), scoring takes 0 s and the updates take one
+    second per minibatch step: a swapped or double-counted phase shows, whatever the machine's speed."""
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(ppo.time, "perf_counter", lambda: clock.now)
+    config = ppo.PPOConfig(mini_batch_size=2, ppo_epochs=3, show_progress=False, seed=0)
+    trainer = ppo.PPOTrainer(config, tiny_lm(seed=1), TinyTokenizer())
+    real_step = trainer.optimizer.step
+
+    def step_and_tick(*args, **kwargs):
+        clock.now += 1.0
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.optimizer, "step", step_and_tick)
+    queries = [torch.tensor([5, 6, 7])] * 4
+    stats = trainer.step(queries, [torch.tensor([20, 21]), torch.tensor([30, 31])] * 2, [1.0, -1.0] * 2)
+    assert stats["time_forward_s"] == 0.0
+    assert stats["time_optimise_s"] == config.ppo_epochs * (len(queries) // config.mini_batch_size)
 
 
 def test_generate_stops_each_response_after_its_first_eos():

@@ -49,8 +49,12 @@ def test_reward_and_dpo_args_carry_the_lab_table(profile):
 @pytest.mark.parametrize("profile", ["tiny", "full"])
 def test_cpu_configs_never_ask_for_bf16_and_never_report_or_save(profile, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the CPU, forced: a GPU machine runs this too
+    # as on Colab, where tensorboard is installed: report_to="all" (or a missing "none" in an older transformers)
+    # would then resolve to it, instead of to [] as on a machine without any integration
+    monkeypatch.setattr("transformers.integrations.get_available_reporting_integrations", lambda: ["tensorboard"])
     cfg = config("01", profile)
-    for args in (training.sft_args(cfg), training.reward_args(config("02", profile)),
+    for args in (training.sft_args(cfg), training.chat_sft_args(config("06", profile)),
+                 training.reward_args(config("02", profile)),
                  training.dpo_args(config("03", profile)), training.grpo_args(config("04", profile))):
         assert args.use_cpu is True and args.bf16 is False and args.fp16 is False
         assert args.report_to == [] and args.save_strategy == "no"  # no logging service, no checkpoints
