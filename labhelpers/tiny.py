@@ -315,6 +315,15 @@ def zoo_path(name: str, build: bool = True) -> Path:
     return path
 
 
+def _build_threads() -> int:
+    """Every core for a build, unless ``OMP_NUM_THREADS`` gives this process a share (processes that share the
+    cores, each with every core's worth of spinning threads, slow each other down many times over)."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return max(1, os.cpu_count() or 1)
+
+
 def _train(recipe: ZooRecipe, path: Path):
     """The model, its tokenizer and its card (``recipe.json``), trained from the seeded recipe."""
     import torch
@@ -333,7 +342,7 @@ def _train(recipe: ZooRecipe, path: Path):
     model = model.float()
     threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(_build_threads())
         if recipe.kind == "causal-lm":
             losses = _pretrain_lm(model, tokenizer, recipe, _corpus_texts(recipe.corpus, recipe.seed))
         else:

@@ -43,6 +43,7 @@ LAB_WORKERS = int(os.environ.get("LABS_TEST_WORKERS") or 2)  # labs executing at
 # spin while they wait, so processes that each take every core slow each other down many times over (measured
 # here: lab 04 took 496 s beside the others instead of 66 s alone). An OMP_NUM_THREADS already set is kept.
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // (LAB_WORKERS + 1))))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # and a process that sets more threads anyway sleeps, not spins
 
 
 @pytest.fixture(autouse=True)
