@@ -277,7 +277,8 @@ def _describe(kind) -> str:
         return "None"
     if typing.get_origin(kind) is tuple:
         return "a tuple or list"
-    return f"a {getattr(kind, '__name__', kind)}"
+    name = str(getattr(kind, "__name__", kind))
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
 
 
 def check_table(table: dict[str, dict[str, dict]]) -> None:

@@ -108,9 +108,9 @@ def test_every_config_pickles_and_deep_copies(lab, profile):
     assert type(cfg) is CONFIG_CLASSES[lab]
 
 
-@pytest.mark.parametrize("name,value,expected", [("MAX_STEPS", "ten", "MAX_STEPS must be a int or None"),
+@pytest.mark.parametrize("name,value,expected", [("MAX_STEPS", "ten", "MAX_STEPS must be an int or None"),
                                                   ("LEARNING_RATE", "fast", "LEARNING_RATE must be a float"),
-                                                  ("SEED", 4.5, "SEED must be a int"),
+                                                  ("SEED", 4.5, "SEED must be an int"),
                                                   ("PROMPT", 3, "PROMPT must be a str")])
 def test_a_wrong_type_names_the_field_and_the_type(name, value, expected):
     with pytest.raises(ValueError, match=expected):
