@@ -41,7 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 LAB_WORKERS = int(os.environ.get("LABS_TEST_WORKERS") or 2)  # labs executing at once, beside the other tests
 # This process and the labs' kernels share the cores: each gets its share of threads. torch's OpenMP threads
 # spin while they wait, so processes that each take every core slow each other down many times over (measured
-# here: lab 04 took 496 s beside the others instead of 66 s alone). An OMP_NUM_THREADS already set is kept.
+# here: lab 04 took 326 s beside the others instead of 30 s alone). An OMP_NUM_THREADS already set is kept.
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // (LAB_WORKERS + 1))))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # and a process that sets more threads anyway sleeps, not spins
 
