@@ -143,6 +143,18 @@ def _release_freed_heap() -> None:
         pass
 
 
+def _current_bytes(device: str) -> int:
+    """What the device holds now: CUDA's allocated bytes on a GPU, the process's RSS on a CPU."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        return torch.cuda.memory_allocated()
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
 class PeakMemory:
     """Peak memory above the starting point while the block runs: CUDA allocations on a GPU, RSS on a CPU.
 
@@ -162,12 +174,12 @@ class PeakMemory:
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-            self.start_bytes = torch.cuda.memory_allocated()
+            self.start_bytes = _current_bytes(self.device)
             return self
         import psutil
 
         self._process = psutil.Process()
-        self.start_bytes = self._process.memory_info().rss
+        self.start_bytes = _current_bytes(self.device)
         self._peak = self.start_bytes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -190,17 +202,6 @@ class PeakMemory:
         self._thread.join()
         self._peak = max(self._peak, self._process.memory_info().rss)
         self.peak_bytes = self._peak - self.start_bytes
-
-
-def _current_bytes(device: str) -> int:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        return torch.cuda.memory_allocated()
-    import psutil
-
-    return psutil.Process().memory_info().rss
 
 
 def measure_training_peak(load_model, method: str, *, target_modules=None, r: int = 8, alpha: int = 16,
