@@ -5,8 +5,8 @@ such a folder gets there and how a reader decides to trust it:
 
 * a folder counts only when it is **complete**: its ``recipe.json`` carries the expected key and recipe, and
   the weights, config and tokenizer files are beside it;
-* building happens under a **file lock** per folder, so two processes never build the same model at once; the
-  one that waited finds the other's folder and uses it;
+* building happens under a **file lock** per folder (:func:`folder_lock`, which the rehearsal's stand-ins use
+  too), so two processes never build the same model at once; the one that waited finds the other's folder;
 * a folder that exists but is not complete (an interrupted copy, a card of another recipe) is **moved aside**,
   kept for a look, and rebuilt;
 * the model is saved into a temporary folder and **renamed** into place, which is atomic on one file system;
@@ -41,6 +41,14 @@ def is_complete(path: Path, expected: dict) -> bool:
     return same and files and any((path / w).is_file() for w in WEIGHT_FILES)
 
 
+def folder_lock(path: Path):
+    """The file lock of one cache folder (a ``.<name>.lock`` file beside it): hold it to build that folder."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path.parent / f".{path.name}.lock"))
+
+
 def install(path: Path, expected: dict, build: Callable[[], tuple]) -> Path:
     """Make ``path`` a complete folder, calling ``build()`` -> ``(model, tokenizer, card)`` only if needed.
 
@@ -49,10 +57,7 @@ def install(path: Path, expected: dict, build: Callable[[], tuple]) -> Path:
     """
     if is_complete(path, expected):
         return path
-    from filelock import FileLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path.parent / f".{path.name}.lock")):
+    with folder_lock(path):
         if is_complete(path, expected):  # another process built it while this one waited
             return path
         if path.exists():

@@ -2,7 +2,8 @@
 
 Built stand-ins live in ``$LABHELPERS_CACHE/rehearsal/<kind>/<name>-<key>``, where the key hashes the table row,
 :data:`~labhelpers.rehearsal.standins.STANDIN_VERSION` and the library versions; like the tiny zoo, a folder is
-written to a temporary name and renamed into place, so a finished folder is never half-written.
+built under the folder's file lock, written to a temporary name and renamed into place, so a finished folder is
+never half-written and never built twice at once.
 
 :func:`seed_hub_cache` then writes the layout huggingface_hub itself keeps, for each id::
 
@@ -78,7 +79,7 @@ def _finish(tmp: Path, path: Path, row, started: float) -> None:
                 "note": "Built offline by labhelpers.rehearsal: real shapes, random weights or synthetic rows."}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     try:
-        os.rename(tmp, path)  # atomic: a concurrent build that finished first wins, this one is dropped
+        os.rename(tmp, path)  # atomic: a reader sees no folder or a complete one
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -124,7 +125,11 @@ def build_standin(repo_id: str, kind: str) -> Path:
                              "labhelpers/rehearsal/standins.py (real architecture and size, or real splits and columns).")
     path = standin_dir(repo_id, kind)
     if not (path / MANIFEST).exists():
-        (_build_model if kind == "model" else _build_dataset)(table[repo_id], path)
+        from ..zoo_cache import folder_lock
+
+        with folder_lock(path):  # CI's rehearsal and a test's may want the same stand-in at once: one builds it
+            if not (path / MANIFEST).exists():
+                (_build_model if kind == "model" else _build_dataset)(table[repo_id], path)
     return path
 
 
