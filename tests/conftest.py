@@ -100,6 +100,8 @@ class LabExecutions:
 
 def labs_of(item) -> list[str]:
     """The labs a collected test reads through ``executed_lab`` (see the module doc), by number or stem."""
+    from labhelpers.execute import lab_notebooks
+
     if "executed_lab" not in getattr(item, "fixturenames", ()):
         return []
     params = getattr(getattr(item, "callspec", None), "params", {})
@@ -109,7 +111,7 @@ def labs_of(item) -> list[str]:
     marker = item.get_closest_marker("notebook")
     if marker is not None and "labs" in marker.kwargs:
         labs = marker.kwargs["labs"]
-        return sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb")) if labs == "all" else list(labs)
+        return [p.stem for p in lab_notebooks(folder=LABS)] if labs == "all" else list(labs)
     found = re.match(r"test_lab(\d\d)_", item.module.__name__.rsplit(".", 1)[-1]) if item.module else None
     return [found.group(1)] if found else []
 

@@ -76,8 +76,7 @@ def unreported_trainers(code: str) -> list[str]:
                 isinstance(func, ast.Attribute) and func.attr == "replace" and ast.unparse(func.value) == "dataclasses"):
             # dataclasses.replace(config, ...) keeps the config's report_to unless it sets another one
             return bool(expr.args) and silent(expr.args[0], seen) and keeps_silence(expr)
-        return any(k.arg == "report_to" and isinstance(k.value, ast.Constant) and k.value.value == "none"
-                   for k in expr.keywords)
+        return any(k.arg == "report_to" for k in expr.keywords) and keeps_silence(expr)  # a config saying "none"
 
     bad = []
     for node in ast.walk(tree):
