@@ -154,8 +154,8 @@ def resolve_profile(profile: str | None = "auto") -> tuple[str, str]:
     """Return ``(profile, reason)`` where profile is ``"tiny"`` or ``"full"``.
 
     ``auto`` picks ``full`` on a CUDA GPU, else ``tiny``; ``LABS_PROFILE`` overrides ``auto``.
-    :func:`lab_config` then falls back from an ``auto`` choice of ``full`` to ``tiny`` when the lab's models or
-    data cannot be had.
+    :func:`lab_config` then falls back from an ``auto`` choice of ``full`` to ``tiny`` when
+    ``HF_HUB_OFFLINE`` is set and the cache lacks the lab's models or data.
     """
     profile = _check_profile(profile or "auto", "PROFILE")
     if profile != "auto":
@@ -278,7 +278,9 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
     runs the tiny profile on a GPU (it stays on the CPU otherwise).
 
     In ``full``, every Hub id (models and dataset) must be in the Hugging Face cache or on the Hub, else one
-    :class:`HubUnavailableError` names each missing id. ``auto`` on a GPU falls back to ``tiny`` instead.
+    :class:`HubUnavailableError` names each missing id. ``auto`` on a GPU falls back to ``tiny`` instead only
+    when ``HF_HUB_OFFLINE`` is set and the cache lacks an id; a Hub error (an unknown id, or one still busy or
+    unreachable after :data:`labhelpers.hub.RETRY_DELAYS`) stops with the message.
     ``check_environment=False`` skips that check and the full-on-CPU warning: for tools that only read a
     profile's settings (the GPU benchmark builds the full profile's shapes without downloading anything).
     """
@@ -288,7 +290,10 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
     values = _merged_values(name, profile, overrides)
     if profile == "full" and check_environment:
         missing = [loc for loc in hub.locate_all(full_profile_hub_ids(values)) if not loc.found]
-        if missing and requested == "auto" and _profile_from_environment() is None:
+        # auto may choose tiny only when the learner asked for the cache alone (HF_HUB_OFFLINE) and it lacks an
+        # id; a Hub that is busy, unreachable or says "no such id" on a GPU is an error, never a silent tiny
+        cache_only = all(loc.offline_only for loc in missing)
+        if missing and cache_only and requested == "auto" and _profile_from_environment() is None:
             names = ", ".join(f"{loc.repo_id} ({loc.problem})" for loc in missing)
             profile, reason = "tiny", f"{reason} but cannot get {names}, so it runs the offline tiny profile"
             values = _merged_values(name, profile, overrides)

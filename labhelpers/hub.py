@@ -45,12 +45,17 @@ def offline_mode() -> bool:
 
 @dataclass(frozen=True)
 class Location:
-    """Where one id was found: ``source`` is ``"cache"`` or ``"hub"``; ``problem`` is set when it wasn't."""
+    """Where one id was found: ``source`` is ``"cache"`` or ``"hub"``; ``problem`` is set when it wasn't.
+
+    ``offline_only`` says that the id is missing only because ``HF_HUB_OFFLINE`` kept the Hub from being asked:
+    the one case in which ``auto`` may choose ``tiny`` on a GPU (the learner asked for the cache alone).
+    """
 
     repo_id: str
     repo_type: str  # "model" or "dataset"
     source: str | None
     problem: str | None = None
+    offline_only: bool = False
 
     @property
     def found(self) -> bool:
@@ -94,22 +99,57 @@ def _dataset_in_cache(repo_id: str) -> bool:
     return os.path.isdir(os.path.join(datasets.config.HF_DATASETS_CACHE, repo_id.replace("/", "___")))
 
 
+# Answers worth asking again: the Hub was busy or slow, not wrong. Waits between the tries, in seconds.
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRY_DELAYS = (1.0, 2.0, 4.0)
+
+
+def _transient_reason(err: Exception) -> str | None:
+    """Why a failed request may succeed if asked again (``"HTTP 429"``, ``"a timeout"``), or ``None``."""
+    response = getattr(err, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is not None:
+        return f"HTTP {status}" if status in TRANSIENT_STATUS else None
+    if isinstance(err, TimeoutError) or "timeout" in type(err).__name__.lower():
+        return "a timeout"
+    if isinstance(err, (ConnectionError, OSError)) or "connect" in type(err).__name__.lower():
+        return f"no connection ({type(err).__name__})"
+    return None
+
+
 def _ask_hub(repo_id: str, repo_type: str, timeout: float) -> str | None:
-    """``None`` when the Hub has the repo; else why not (unknown id, gated, or unreachable)."""
+    """``None`` when the Hub has the repo; else why not (unknown id, gated, or unreachable after retries).
+
+    Busy or unreachable answers (429, 5xx, timeouts, refused connections) are asked again after each of
+    :data:`RETRY_DELAYS`; an unknown or gated id is an answer, and is not.
+    """
+    import time
+
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     api = HfApi()
     info = api.dataset_info if repo_type == "dataset" else api.model_info
-    try:
-        info(repo_id, timeout=timeout)
-        return None
-    except GatedRepoError:
-        return f"{repo_id} is gated on the Hub: accept its licence on its page and log in with `hf auth login`"
-    except RepositoryNotFoundError:
-        return f"the Hub ({constants.ENDPOINT}) has no {repo_type} named {repo_id!r}: check the spelling"
-    except Exception as err:  # network errors come as several requests/httpx/OS types
-        return f"the Hub ({constants.ENDPOINT}) cannot be reached ({type(err).__name__})"
+    waits, tries = iter(RETRY_DELAYS), 0
+    while True:
+        tries += 1
+        try:
+            info(repo_id, timeout=timeout)
+            return None
+        except GatedRepoError:
+            return f"{repo_id} is gated on the Hub: accept its licence on its page and log in with `hf auth login`"
+        except RepositoryNotFoundError:
+            return f"the Hub ({constants.ENDPOINT}) has no {repo_type} named {repo_id!r}: check the spelling"
+        except Exception as err:  # network errors come as several requests/httpx/OS types
+            reason = _transient_reason(err)
+            if reason is None:
+                status = getattr(getattr(err, "response", None), "status_code", None)
+                return f"the Hub ({constants.ENDPOINT}) answered {f'HTTP {status}' if status else type(err).__name__}"
+            delay = next(waits, None)
+            if delay is None:
+                return (f"the Hub ({constants.ENDPOINT}) cannot be reached ({reason}, {tries} tries over "
+                        f"{sum(RETRY_DELAYS):g} s): try again in a few minutes")
+            time.sleep(delay)
 
 
 def locate(repo_id: str, repo_type: str = "model", *, timeout: float = 5.0) -> Location:
@@ -129,7 +169,8 @@ def locate(repo_id: str, repo_type: str = "model", *, timeout: float = 5.0) -> L
             return Location(repo_id, repo_type, "cache")
         problem = "not in the Hugging Face cache"
     if offline_mode():
-        return Location(repo_id, repo_type, None, f"{problem}, and HF_HUB_OFFLINE is set so the Hub was not asked")
+        return Location(repo_id, repo_type, None, f"{problem}, and HF_HUB_OFFLINE is set so the Hub was not asked",
+                        offline_only=True)
     why_not = _ask_hub(repo_id, repo_type, timeout)
     if why_not is None:
         return Location(repo_id, repo_type, "hub")

@@ -334,3 +334,80 @@ def test_a_lab_in_full_without_hub_or_cache_stops_in_its_config_cell_with_one_me
     assert "Traceback" not in shown and "File " not in shown  # the message alone, no stack
     later = [c for c in nb.cells[index + 1:] if c.cell_type == "code"]
     assert all(c.get("execution_count") is None for c in later)
+
+
+# ------------------------------------------------------------------------------------------------
+# A busy or failing Hub: asked again with backoff, and on a GPU never a silent tiny
+# ------------------------------------------------------------------------------------------------
+class _BusyHub(_FakeHub):
+    """Answers each request with the next status of ``statuses`` (then 200), counting the requests."""
+
+    statuses: list[int] = []
+    requests = 0
+
+    def do_GET(self):  # noqa: N802
+        type(self).requests += 1
+        if type(self).statuses:
+            status = type(self).statuses.pop(0)
+            body = b'{"error": "busy"}'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    do_HEAD = do_GET
+
+
+@pytest.fixture
+def busy_hub(monkeypatch, hf_cache):
+    """``busy_hub([429, 503])``: a Hub that answers those statuses first; no waiting between the tries."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(hub, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    servers = []
+
+    def start(statuses):
+        handler = type("Busy", (_BusyHub,), {"statuses": list(statuses), "requests": 0})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        servers.append(server)
+        return handler
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_a_busy_hub_is_asked_again_until_it_answers(busy_hub):
+    handler = busy_hub([429, 503])
+    assert hub.locate("gpt2").source == "hub"
+    assert handler.requests == 3
+
+
+def test_a_hub_still_busy_after_the_retries_is_named_with_its_status(busy_hub):
+    handler = busy_hub([503] * 10)
+    location = hub.locate("gpt2")
+    assert not location.found and not location.offline_only
+    assert "cannot be reached (HTTP 503, 4 tries" in location.problem
+    assert handler.requests == len(hub.RETRY_DELAYS) + 1
+
+
+def test_an_unknown_id_is_not_asked_again(busy_hub):
+    handler = busy_hub([])
+    assert "has no model named 'nobody/none'" in hub.locate("nobody/none").problem
+    assert handler.requests == 1
+
+
+@pytest.mark.parametrize("statuses", [[429] * 10, [500] * 10, []], ids=["429", "5xx", "404"])
+def test_auto_on_a_gpu_stops_on_a_hub_error_instead_of_running_tiny(busy_hub, gpu, statuses):
+    gpu("T4")
+    busy_hub(statuses)
+    model = "gpt2" if statuses else "nobody/none"
+    with pytest.raises(HubUnavailableError, match=model):
+        lab_config("05", "auto", quiet=True, MODEL_NAME=model)
