@@ -24,6 +24,32 @@ def _precision(cfg: LabConfig) -> dict[str, bool]:
     return {"use_cpu": cfg.use_cpu, "bf16": cfg.bf16, "fp16": cfg.fp16}
 
 
+def checkpointing_field(config_class) -> str:
+    """The name of the activation-checkpointing switch in this ``TrainingArguments`` class.
+
+    transformers 5.23 renamed ``gradient_checkpointing`` to ``activation_checkpointing`` (the old name stays as a
+    deprecated alias); Colab's transformers 5.15 knows only the old name and rejects the new one with a TypeError.
+    """
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
+def _trainer_settings(config_class) -> dict[str, Any]:
+    """What every TRL config of the labs sets, whatever the trainer.
+
+    * Activation checkpointing off: TRL turns it on by default to save memory; the labs' models fit without it and
+      train faster (``benchmarks/bench_trainers.py``). Passed under the name the installed transformers knows.
+    * ``logging_nan_inf_filter=False``: by default the Trainer logs a NaN or inf step loss as the mean of the
+      previous ones, which hides a diverged run; :func:`train` reads the logged losses to catch it.
+    """
+    return {checkpointing_field(config_class): False, "logging_nan_inf_filter": False}
+
+
+def _build_trainer_config(config_class, settings: dict[str, Any], changes: dict[str, Any]):
+    """A TRL config (a ``TrainingArguments``): :func:`_trainer_settings`, the lab's settings, then the changes."""
+    return _build(config_class, {**_trainer_settings(config_class), **settings}, changes)
+
+
 def _build(config_class, settings: dict[str, Any], changes: dict[str, Any]):
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(changes) - known)
@@ -44,7 +70,7 @@ def sft_args(cfg: LabConfig, *, completion_only_loss: bool = True, output_dir: s
 
     settings = _sft_settings(cfg, output_dir, completion_only_loss=completion_only_loss,
                              train_sampling_strategy="group_by_length")
-    return _build(SFTConfig, settings, changes)
+    return _build_trainer_config(SFTConfig, settings, changes)
 
 
 def _sft_settings(cfg: LabConfig, output_dir: str | None, **loss_and_batching) -> dict[str, Any]:
@@ -56,7 +82,6 @@ def _sft_settings(cfg: LabConfig, output_dir: str | None, **loss_and_batching) -
         learning_rate=cfg.learning_rate,
         lr_scheduler_type="linear",
         max_length=cfg.max_length,
-        activation_checkpointing=False,
         logging_steps=max(1, cfg.max_steps // 25),
         save_strategy="no",
         report_to="none",
@@ -75,14 +100,14 @@ def chat_sft_args(cfg: LabConfig, *, output_dir: str | None = None, **changes):
     from trl import SFTConfig
 
     settings = _sft_settings(cfg, output_dir, assistant_only_loss=True)
-    return _build(SFTConfig, settings, changes)
+    return _build_trainer_config(SFTConfig, settings, changes)
 
 
 def reward_args(cfg: LabConfig, **changes):
     """Lab 02: ``RewardConfig``; evaluates on the held-out pairs every ``eval_steps`` and once at the start.
 
     ``RewardConfig`` turns activation checkpointing on by default. gpt2 fits a T4 without it, and steps are faster
-    without it with identical losses (``benchmarks/bench_trainers.py``), so it is off.
+    without it with identical losses (``benchmarks/bench_trainers.py``), so it is off (:func:`_trainer_settings`).
     """
     from trl import RewardConfig
 
@@ -99,13 +124,12 @@ def reward_args(cfg: LabConfig, **changes):
         eval_strategy="steps",
         eval_steps=cfg.eval_steps,
         eval_on_start=True,
-        activation_checkpointing=False,
         save_strategy="no",
         report_to="none",
         seed=cfg.seed,
         **_precision(cfg),
     )
-    return _build(RewardConfig, settings, changes)
+    return _build_trainer_config(RewardConfig, settings, changes)
 
 
 def dpo_args(cfg: LabConfig, run_name: str = "dpo", loss_type=("sigmoid",), loss_weights=None, **changes):
@@ -132,13 +156,12 @@ def dpo_args(cfg: LabConfig, run_name: str = "dpo", loss_type=("sigmoid",), loss
         logging_steps=max(1, cfg.max_steps // 20),
         eval_strategy="steps",
         eval_steps=max(1, cfg.max_steps // 4),
-        activation_checkpointing=False,
         save_strategy="no",
         seed=cfg.seed,
         report_to="none",
         **_precision(cfg),
     )
-    return _build(DPOConfig, settings, changes)
+    return _build_trainer_config(DPOConfig, settings, changes)
 
 
 def ppo_config(cfg: LabConfig, **changes):
@@ -166,9 +189,9 @@ def grpo_args(cfg: LabConfig, **changes):
                     per_device_train_batch_size=cfg.grpo_batch_size, max_completion_length=cfg.max_new_tokens,
                     temperature=1.0, top_k=0, top_p=1.0, learning_rate=cfg.grpo_learning_rate, beta=0.04,
                     max_steps=cfg.grpo_steps, logging_steps=max(1, cfg.grpo_steps // 4), save_strategy="no",
-                    activation_checkpointing=False, disable_dropout=True, seed=cfg.seed, report_to="none",
+                    disable_dropout=True, seed=cfg.seed, report_to="none",
                     **_precision(cfg))
-    return _build(GRPOConfig, settings, changes)
+    return _build_trainer_config(GRPOConfig, settings, changes)
 
 
 def changed_settings(args) -> dict[str, Any]:
@@ -200,3 +223,4 @@ def show_settings(args) -> None:
     print(f"{type(args).__name__}: {len(changed)} settings differ from the defaults")
     for name, value in changed.items():
         print(f"  {name:<{width}}  {getattr(value, 'value', value)!r}")  # enums print as their value
+
