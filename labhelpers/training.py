@@ -6,14 +6,20 @@ full profile that ``benchmarks/gpu_full_profile.py`` measures is the one the not
 
     args = sft_args(cfg)                          # lab 01
     show_settings(args)                           # the settings that differ from the trainer's defaults
+    trainer = SFTTrainer(model=model, args=args, ...)
+    training.train(trainer)                       # train, unwrap, check that the losses are finite
 
 Settings chosen because a benchmark measured them (``python benchmarks/run.py``) say so where they are set.
+:func:`train` runs a TRL trainer and leaves the model as it was loaded (no mixed-precision wrapper), and
+:func:`greedy_generation_config` is the one greedy decoding of every lab that says "greedy".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from types import FunctionType, MethodType
 from typing import Any
 
 from .config import LabConfig
@@ -224,3 +230,161 @@ def show_settings(args) -> None:
     for name, value in changed.items():
         print(f"  {name:<{width}}  {getattr(value, 'value', value)!r}")  # enums print as their value
 
+
+# --------------------------------------------------------------------------------------------------
+# Running a trainer: train, take accelerate's mixed-precision wrapper off the model, check the losses
+# --------------------------------------------------------------------------------------------------
+class NonFiniteLossError(FloatingPointError):
+    """A training run logged a loss (or left a weight) that is NaN or infinite."""
+
+
+def train(trainer):
+    """``trainer.train()`` for every TRL trainer of the labs; returns its ``TrainOutput``.
+
+    After training it
+
+    1. takes accelerate's mixed-precision wrapper off the trained model (:func:`unwrap_mixed_precision`). With
+       ``fp16`` or ``bf16`` the Trainer's accelerator replaces ``model.forward`` by an autocast version whose
+       outputs are cast back to float32, and nothing removes it: afterwards every call of the model, in the lab
+       too, still runs its matrix products in 16 bits, and differs from the same weights reloaded in float32;
+    2. checks that every logged training loss and every trainable weight is finite (:func:`check_finite_training`),
+       and otherwise raises :class:`NonFiniteLossError` naming the step and what to do.
+    """
+    try:
+        output = trainer.train()
+    finally:  # also after an interrupted run: the model in the notebook is the same object
+        for model in _trained_models(trainer):
+            unwrap_mixed_precision(model)
+    check_finite_training(trainer)
+    return output
+
+
+def _trained_models(trainer) -> list:
+    import torch
+
+    found = []
+    for name in ("model", "model_wrapped", "ref_model"):
+        model = getattr(trainer, name, None)
+        if isinstance(model, torch.nn.Module) and all(model is not m for m in found):
+            found.append(model)
+    return found
+
+
+def unwrap_mixed_precision(model) -> int:
+    """Take accelerate's autocast wrapper off ``model.forward`` and off its submodules; returns how many.
+
+    accelerate (``Accelerator.prepare_model``) keeps the forward it replaced in ``module._original_forward``;
+    putting it back is what ``accelerate.utils.extract_model_from_parallel(model, keep_fp32_wrapper=False)`` does.
+    That function is not used here: in accelerate 1.14 (Colab's) it binds the restored forward to the model a
+    second time, which breaks a model that carries accelerate hooks (loaded with ``device_map``, as for QLoRA):
+    ``forward() takes 2 positional arguments but 3 were given``. A forward that was wrapped twice (prepared again
+    before it was unwrapped) is peeled to the original as well. A peft model is a module like any other: the
+    wrapper sits on the ``PeftModel`` the trainer prepared, and is found among ``model.modules()``.
+    """
+    count = 0
+    for module in model.modules():
+        original = module.__dict__.pop("_original_forward", None)
+        if original is not None:
+            _set_forward(module, original)
+            count += 1
+        while (inner := _below_fp32_wrapper(module.forward)) is not None:
+            _set_forward(module, inner)
+            count += 1
+    return count
+
+
+def has_mixed_precision_wrapper(model) -> bool:
+    """Whether ``model`` or a submodule still runs through accelerate's autocast + fp32-output wrapper."""
+    return any(_below_fp32_wrapper(module.forward) is not None for module in model.modules())
+
+
+def _below_fp32_wrapper(forward):
+    """What accelerate's ``convert_outputs_to_fp32(autocast(f))`` wraps (``f``), or None if ``forward`` is not one.
+
+    The wrappers follow ``functools.wraps``: each has ``__wrapped__``. The chain is ``forward`` -> a
+    ``ConvertOutputsToFp32`` -> torch's autocast decorator -> ``f``.
+    """
+    from accelerate.utils.operations import ConvertOutputsToFp32
+
+    seen = 0
+    while forward is not None and seen < 100:
+        if isinstance(forward, ConvertOutputsToFp32):
+            autocast = forward.model_forward
+            return getattr(autocast, "__wrapped__", autocast)
+        forward = getattr(forward, "__wrapped__", None)
+        seen += 1
+    return None
+
+
+def _set_forward(module, forward) -> None:
+    cls_forward = type(module).forward
+    if isinstance(forward, MethodType) and forward.__self__ is module:
+        forward = forward.__func__
+    if forward is cls_forward:
+        module.__dict__.pop("forward", None)  # the class's own forward again, as before training
+    elif isinstance(forward, FunctionType):
+        module.forward = MethodType(forward, module)
+    else:  # a functools.partial of an accelerate hook, or another callable already bound to the module
+        module.forward = forward
+
+
+def check_finite_training(trainer) -> None:
+    """Raise :class:`NonFiniteLossError` if a logged training loss or a trainable weight is NaN or infinite.
+
+    The loss is read from ``trainer.state.log_history`` (each entry averages the steps since the previous one;
+    the labs' configs set ``logging_nan_inf_filter=False`` so that a NaN step is logged as NaN, not hidden).
+    """
+    args = trainer.args
+    previous = 0
+    for entry in trainer.state.log_history:
+        loss = entry.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            step = entry.get("step", "?")
+            what = (f"the training loss of step {step} is {loss}" if previous + 1 >= step else
+                    f"the training loss logged at step {step} (the mean of steps {previous + 1}-{step}) is {loss}")
+            raise NonFiniteLossError(_divergence_message(args, what))
+        if loss is not None:
+            previous = entry.get("step", previous)
+    for model in _trained_models(trainer)[:1]:
+        for name, param in model.named_parameters():
+            if param.requires_grad and param.is_floating_point() and not bool(param.detach().isfinite().all()):
+                raise NonFiniteLossError(_divergence_message(
+                    args, f"the trained weight {name} holds NaN or infinite values after "
+                          f"{trainer.state.global_step} steps"))
+
+
+def _divergence_message(args, what: str) -> str:
+    lr = getattr(args, "learning_rate", None)
+    if getattr(args, "fp16", False):
+        return (f"Training failed under fp16 mixed precision: {what}. fp16 holds numbers up to 65504; models "
+                "trained in bf16 (Qwen2.5 and most recent models) can overflow it. What to do: run on a GPU with "
+                "bf16 (compute capability 8 or more, e.g. an L4 or A100; the labs choose bf16 there by themselves), "
+                "or train in float32 with DEVICE = \"cpu\" (much slower), or lower LEARNING_RATE "
+                f"(now {lr:g}).")
+    precision = "bf16 mixed precision" if getattr(args, "bf16", False) else "float32"
+    return (f"Training diverged ({precision}): {what}. Lower LEARNING_RATE (now {lr:g}) and run the lab again "
+            "from the cell that loads the model; if it persists, look for broken rows in your DATASET.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Greedy decoding
+# --------------------------------------------------------------------------------------------------
+def greedy_generation_config(max_new_tokens: int, pad_token_id: int | None, eos_token_id=None):
+    """A ``GenerationConfig`` that is greedy whatever the model's ``generation_config.json`` says.
+
+    ``generate`` fills every field the config leaves at ``None`` from the model's own generation config, so
+    ``generate(do_sample=False)`` keeps, for example, Qwen2.5's ``repetition_penalty=1.1``: the "greedy" answer
+    is then not the arg-max of the model's logits. Here every field that changes the logits or the search is set
+    to its neutral value: no sampling, one beam, no repetition penalty, no n-gram ban, no minimum length
+    (temperature/top-k/top-p at their defaults, which only sampling reads).
+    """
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens, pad_token_id=pad_token_id, eos_token_id=eos_token_id,
+        do_sample=False, num_beams=1,
+        temperature=1.0, top_k=50, top_p=1.0, typical_p=1.0, epsilon_cutoff=0.0, eta_cutoff=0.0,
+        repetition_penalty=1.0, encoder_repetition_penalty=1.0, no_repeat_ngram_size=0,
+        encoder_no_repeat_ngram_size=0, min_new_tokens=0, length_penalty=1.0,  # min_new_tokens overrides min_length
+        guidance_scale=1.0, renormalize_logits=False, remove_invalid_values=False,
+    )

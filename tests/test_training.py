@@ -122,7 +122,9 @@ def test_configs_build_with_transformers_before_the_rename(name, build, lab, mon
     assert type(args) is old and args.gradient_checkpointing is False and args.logging_nan_inf_filter is False
     assert training.checkpointing_field(old) == "gradient_checkpointing"
     monkeypatch.undo()
-    assert training.checkpointing_field(getattr(trl, name)) == "activation_checkpointing"  # transformers >= 5.23
+    real = getattr(trl, name)
+    has_new_name = "activation_checkpointing" in {f.name for f in dataclasses.fields(real)}  # transformers >= 5.23
+    assert training.checkpointing_field(real) == ("activation_checkpointing" if has_new_name else "gradient_checkpointing")
 
 
 def test_every_field_the_builders_pass_exists_in_transformers_5_15(monkeypatch):
@@ -142,7 +144,7 @@ def test_every_field_the_builders_pass_exists_in_transformers_5_15(monkeypatch):
                        (training.dpo_args, "03"), (training.grpo_args, "04")):
         build(config(lab, "full"))
     own = {f.name for f in dataclasses.fields(TrainingArguments)}
-    assert "activation_checkpointing" in passed  # this transformers (>= 5.23) has it; 5.15 gets the old name
+    assert training.checkpointing_field(TrainingArguments) in passed  # the new name from 5.23 on, else the old one
     assert (passed & own) - {"activation_checkpointing"} - TRANSFORMERS_5_15_FIELDS == set()
 
 
@@ -153,3 +155,162 @@ TRANSFORMERS_5_15_FIELDS = {
     "eval_on_start", "save_strategy", "report_to", "seed", "use_cpu", "bf16", "fp16", "train_sampling_strategy",
     "gradient_checkpointing", "disable_tqdm", "data_seed", "remove_unused_columns",
 }
+
+
+# ---- defect 3 (accelerate's wrapper stays on model.forward) and defect 6 (no finite-loss check) -------------------
+def _tiny_lm(seed=0):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    config = GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=96, n_positions=32, resid_pdrop=0.0,
+                        embd_pdrop=0.0, attn_pdrop=0.0)
+    return GPT2LMHeadModel(config)
+
+
+def _trainer(model, tmp_path, learning_rate=0.0, max_steps=2, **args):
+    import torch
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    ids = torch.randint(0, 96, (16, 12), generator=torch.Generator().manual_seed(1))
+    data = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
+    settings = dict(max_steps=max_steps, per_device_train_batch_size=4, learning_rate=learning_rate, bf16=True,
+                    use_cpu=True, report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
+                    logging_nan_inf_filter=False)
+    return Trainer(model=model, args=TrainingArguments(str(tmp_path), **{**settings, **args}), train_dataset=data)
+
+
+def _max_logit_gap(model, reference) -> float:
+    import torch
+
+    ids = torch.arange(24).reshape(2, 12)
+    model.eval(), reference.eval()
+    with torch.no_grad():
+        return (model(input_ids=ids).logits - reference(input_ids=ids).logits).abs().max().item()
+
+
+def test_trainer_train_leaves_bf16_autocast_on_the_model_and_train_removes_it(tmp_path):
+    """At lr = 0 the weights do not move, yet after ``trainer.train()`` under bf16 the model's logits differ from a
+    float32 copy's: accelerate's autocast wrapper is still on ``model.forward`` (defect 3)."""
+    import copy
+
+    model = _tiny_lm()
+    fresh = copy.deepcopy(model)
+    _trainer(model, tmp_path).train()
+    assert training.has_mixed_precision_wrapper(model)
+    wrapped_gap = _max_logit_gap(model, fresh)
+    assert 1e-4 < wrapped_gap < 0.1, wrapped_gap  # bf16 rounding of the matrix products: measured about 5e-3
+
+    assert training.unwrap_mixed_precision(model) == 1
+    assert not training.has_mixed_precision_wrapper(model) and "forward" not in model.__dict__
+    assert _max_logit_gap(model, fresh) <= 1e-6
+
+    model = _tiny_lm()
+    output = training.train(_trainer(model, tmp_path))
+    assert output.global_step == 2 and not training.has_mixed_precision_wrapper(model)
+    assert _max_logit_gap(model, fresh) <= 1e-6
+
+
+def test_train_unwraps_a_peft_model_and_a_model_trained_twice(tmp_path):
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    base = _tiny_lm()
+    fresh = copy.deepcopy(base)
+    model = get_peft_model(base, LoraConfig(r=2, target_modules=["c_attn"], lora_dropout=0.0))
+    trainer = _trainer(model, tmp_path)
+    trainer.train()  # a raw train() first: the next prepare wraps the wrapped forward again
+    training.train(trainer)
+    assert not training.has_mixed_precision_wrapper(model)
+    assert _max_logit_gap(model, fresh) <= 1e-6  # LoRA's B starts at 0 and lr = 0 keeps it there
+
+
+def test_train_keeps_an_accelerate_hook(tmp_path):
+    """A model with an accelerate hook (``device_map`` loading, as for QLoRA) keeps working after the unwrap;
+    accelerate 1.14's ``extract_model_from_parallel(keep_fp32_wrapper=False)`` broke it (the model bound twice)."""
+    import copy
+
+    from accelerate.hooks import ModelHook, add_hook_to_module
+
+    model = _tiny_lm()
+    fresh = copy.deepcopy(model)
+    add_hook_to_module(model, ModelHook())
+    hooked = model.forward
+    training.train(_trainer(model, tmp_path))
+    assert model.forward is hooked and _max_logit_gap(model, fresh) <= 1e-6
+
+
+def test_a_nan_loss_stops_training_with_the_step_and_what_to_do(tmp_path):
+    import torch
+
+    model = _tiny_lm()
+    with torch.no_grad():
+        model.transformer.wte.weight[3, 0] = float("nan")  # every position's logits include token 3's: loss NaN
+    trainer = _trainer(model, tmp_path, learning_rate=1e-3)
+    with pytest.raises(training.NonFiniteLossError, match=r"\(bf16 mixed precision\): the training loss of step 1 is "
+                                                          r"nan\. Lower LEARNING_RATE \(now 0.001\)"):
+        training.train(trainer)
+    assert not training.has_mixed_precision_wrapper(model)  # unwrapped all the same
+
+
+def test_the_trainers_default_filter_hides_a_nan_loss_and_the_weights_check_catches_it(tmp_path):
+    """With ``logging_nan_inf_filter=True`` (the Trainer's default) a NaN step is logged as a finite number; the
+    NaN then reaches the weights, which :func:`training.train` also checks."""
+    import math
+
+    import torch
+
+    model = _tiny_lm()
+    with torch.no_grad():
+        model.transformer.wte.weight[3, 0] = float("nan")
+    trainer = _trainer(model, tmp_path, learning_rate=1e-3, logging_nan_inf_filter=True)
+    with pytest.raises(training.NonFiniteLossError, match=r"trained weight .* NaN or infinite values after 2 steps"):
+        training.train(trainer)
+    assert all(math.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
+
+
+def test_non_finite_fp16_loss_says_what_to_do():
+    from types import SimpleNamespace
+
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(fp16=True, bf16=False, learning_rate=1e-5),
+        state=SimpleNamespace(log_history=[{"loss": 2.1, "step": 10}, {"loss": float("inf"), "step": 20}],
+                              global_step=20))
+    with pytest.raises(training.NonFiniteLossError) as caught:
+        training.check_finite_training(trainer)
+    message = str(caught.value)
+    assert "logged at step 20 (the mean of steps 11-20) is inf" in message and "fp16" in message and "65504" in message
+    assert "bf16" in message and 'DEVICE = "cpu"' in message and "LEARNING_RATE (now 1e-05)" in message
+    trainer.state.log_history[-1]["loss"] = 1.9
+    training.check_finite_training(trainer)  # finite: no error
+
+
+# ---- defect 7: greedy means the arg-max, whatever the model's generation_config.json says -----------------------
+def test_greedy_generation_config_ignores_the_models_sampling_defaults_and_penalty():
+    import torch
+    from transformers import GenerationConfig
+
+    model = _tiny_lm(seed=2).eval()  # a model whose output the penalty changes (seed 0's it does not)
+    eos = 95
+    model.generation_config = GenerationConfig(do_sample=True, repetition_penalty=1.3, temperature=0.7, top_k=20,
+                                               top_p=0.8, eos_token_id=eos)
+    prompt = torch.tensor([[5, 9, 11, 5]])
+    ids = prompt
+    with torch.no_grad():  # greedy by hand: the arg-max of the raw logits, token after token
+        for _ in range(20):
+            next_id = model(input_ids=ids).logits[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, next_id], dim=1)
+            if next_id.item() == eos:
+                break
+    by_hand = ids[0, prompt.shape[1]:].tolist()
+    mask = torch.ones_like(prompt)
+    config = training.greedy_generation_config(20, pad_token_id=0, eos_token_id=eos)
+    greedy = model.generate(prompt, attention_mask=mask, generation_config=config)[0, prompt.shape[1]:].tolist()
+    assert greedy == by_hand
+    # what a lab got before: do_sample=False alone keeps the model's repetition_penalty
+    kept_penalty = model.generate(prompt, attention_mask=mask, do_sample=False, max_new_tokens=20,
+                                  pad_token_id=0)[0, prompt.shape[1]:].tolist()
+    assert kept_penalty != by_hand
+    assert model.generation_config.repetition_penalty == 1.3  # the model's own config is left alone
