@@ -181,22 +181,46 @@ def native_bf16() -> bool:
     return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
+CPU_AUTOCAST_VARIABLE = "LABS_CPU_AUTOCAST"
+CPU_AUTOCAST_VALUES = {"bf16": "bfloat16"}  # the variable's value -> the dtype a lab on the CPU then reports
+
+
+def cpu_autocast_dtype() -> str | None:
+    """The dtype ``LABS_CPU_AUTOCAST`` asks for on the CPU (``"bfloat16"`` for ``bf16``), or None when it is unset.
+
+    It rehearses a GPU's mixed precision on a CPU: the lab's config then says ``bf16`` on the CPU, so the trainers
+    run bf16 autocast through their own ``bf16=True, use_cpu=True`` flags, while the weights stay float32.
+    """
+    value = os.environ.get(CPU_AUTOCAST_VARIABLE, "").strip()
+    if not value:
+        return None
+    if value.lower() not in CPU_AUTOCAST_VALUES:
+        raise ValueError(f"The environment variable {CPU_AUTOCAST_VARIABLE}={value!r} is not a value it takes: set it "
+                         f"to {' or '.join(repr(v) for v in CPU_AUTOCAST_VALUES)} (bf16 autocast in the trainers on "
+                         "the CPU) or leave it unset (float32).")
+    return CPU_AUTOCAST_VALUES[value.lower()]
+
+
 def resolve_device_dtype(profile: str = "full", device: str | None = None) -> tuple[str, str]:
     """The device and dtype a lab trains in.
 
     ``full``: ``("cuda", "bfloat16")`` on compute capability >= 8, ``("cuda", "float16")`` on older GPUs such as
     a T4, ``("cpu", "float32")`` without a GPU. ``tiny`` stays on ``("cpu", "float32")`` (its exact checks
     assume fp32) unless ``device="cuda"`` asks for the GPU. An explicit ``device`` always wins.
+
+    On the CPU, ``LABS_CPU_AUTOCAST=bf16`` makes the dtype ``"bfloat16"`` (:func:`cpu_autocast_dtype`): the
+    half-precision rehearsal (``labhelpers rehearse --half-precision``) runs the labs that way.
     """
     import torch
 
+    autocast = cpu_autocast_dtype()  # checked whatever the device, so a wrong value is never silently ignored
     if device is None:
         device = "cuda" if profile == "full" and torch.cuda.is_available() else "cpu"
     device = str(device).strip().lower()
     if device not in {"cpu", "cuda"}:
         raise ValueError(f"DEVICE must be 'cpu' or 'cuda' (or None for the profile's choice), not {device!r}.")
     if device == "cpu":
-        return "cpu", "float32"
+        return "cpu", autocast or "float32"
     if not torch.cuda.is_available():
         raise ValueError("DEVICE='cuda' was asked for, but torch sees no CUDA GPU (torch.cuda.is_available() is "
                          "False). Use DEVICE=None, or install a CUDA build of torch on a machine with a GPU.")

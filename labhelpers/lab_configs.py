@@ -90,8 +90,14 @@ class LabConfig:
         rows = [(k, v) for k, v in self.as_dict().items() if k not in ("reason", "zoo_models") and v is not None]
         width = max(len(k) for k, _ in rows)
         lines = [f"{self.lab} · profile {self.profile!r}: {self.reason}"]
-        lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+        lines += [f"  {k:<{width}}  {v}{self._note(k)}" for k, v in rows]
         return "\n".join(lines)
+
+    def _note(self, field_name: str) -> str:
+        if field_name == "dtype" and self.use_cpu and self.dtype != "float32":
+            return (f" (LABS_CPU_AUTOCAST: the trainers run {self.dtype} autocast on the CPU, a rehearsal of a GPU's "
+                    "mixed precision; the weights stay float32)")
+        return ""
 
     def replace(self, **changes) -> LabConfig:
         """A copy with some fields changed (the config itself is frozen); names and types are checked."""

@@ -314,3 +314,31 @@ def test_greedy_generation_config_ignores_the_models_sampling_defaults_and_penal
                                   pad_token_id=0)[0, prompt.shape[1]:].tolist()
     assert kept_penalty != by_hand
     assert model.generation_config.repetition_penalty == 1.3  # the model's own config is left alone
+
+
+# ---- LABS_CPU_AUTOCAST: bf16 autocast on the CPU, through the trainers' own flags --------------------------------
+def test_cpu_autocast_variable_makes_the_cpu_config_bf16(monkeypatch):
+    from labhelpers.config import resolve_device_dtype
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.delenv("LABS_CPU_AUTOCAST", raising=False)
+    assert resolve_device_dtype("tiny") == resolve_device_dtype("full") == ("cpu", "float32")
+    monkeypatch.setenv("LABS_CPU_AUTOCAST", "bf16")
+    assert resolve_device_dtype("tiny") == resolve_device_dtype("full") == ("cpu", "bfloat16")
+    cfg = config("02", "tiny")
+    assert cfg.bf16 and cfg.use_cpu and not cfg.fp16
+    assert "bfloat16 (LABS_CPU_AUTOCAST: the trainers run bfloat16 autocast on the CPU" in cfg.table()
+    for args in (training.reward_args(cfg), training.sft_args(config("01", "tiny")),
+                 training.grpo_args(config("04", "tiny"))):
+        assert (args.bf16, args.use_cpu, args.fp16) == (True, True, False)
+    monkeypatch.setenv("LABS_CPU_AUTOCAST", "")
+    assert resolve_device_dtype("tiny") == ("cpu", "float32") and "LABS_CPU_AUTOCAST" not in config("02", "tiny").table()
+
+
+@pytest.mark.parametrize("value", ["fp16", "bfloat16 ", "yes"])
+def test_a_wrong_cpu_autocast_value_is_named(value, monkeypatch):
+    from labhelpers.config import resolve_device_dtype
+
+    monkeypatch.setenv("LABS_CPU_AUTOCAST", value)
+    with pytest.raises(ValueError, match=r"LABS_CPU_AUTOCAST=.*set it to 'bf16'.*or leave it unset"):
+        resolve_device_dtype("tiny")
