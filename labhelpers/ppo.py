@@ -462,7 +462,7 @@ class PPOTrainer:
         forward_done = time.perf_counter()
         logs: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "clipfrac", "value_clipfrac",
                                                         "approx_kl", "entropy")}
-        for _ in range(cfg.ppo_epochs):
+        for epoch in range(cfg.ppo_epochs):
             order = torch.randperm(batch, generator=self._generator).to(self.device)
             for start in range(0, batch, cfg.mini_batch_size):
                 idx = order[start:start + cfg.mini_batch_size]
@@ -473,6 +473,7 @@ class PPOTrainer:
                 vf_loss, vf_clipfrac = clipped_value_loss(values, old_values[idx], returns[idx], m,
                                                           cfg.cliprange_value)
                 loss = pg_loss + cfg.vf_coef * vf_loss
+                self._check_finite(loss, pg_loss, vf_loss, epoch, start)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.max_grad_norm is not None:
@@ -511,6 +512,23 @@ class PPOTrainer:
         self.history.append(stats)
         self._progress(stats)
         return stats
+
+    def _check_finite(self, loss, pg_loss, vf_loss, epoch: int, start: int) -> None:
+        """Stop before a NaN or infinite loss reaches the weights, naming where it happened and what to do."""
+        if bool(torch.isfinite(loss)):
+            return
+        from .training import NonFiniteLossError
+
+        cfg = self.config
+        dtype = next(self.model.parameters()).dtype
+        raise NonFiniteLossError(
+            f"PPOTrainer.step (PPO step {self.step_count + 1}, epoch {epoch + 1} of {cfg.ppo_epochs}, minibatch "
+            f"{start // cfg.mini_batch_size + 1}): the loss is {loss.item()} (policy loss {pg_loss.item()}, value "
+            f"loss {vf_loss.item()}); this minibatch changed no weight. "
+            + ("The policy's weights are in " + str(dtype).removeprefix("torch.") + ": load it in float32 (PPO's "
+               "probability ratios need the precision) and run again. " if dtype != torch.float32 else "")
+            + f"Lower the learning rate (now {cfg.learning_rate:g}) or the KL coefficient, and check the rewards "
+              "for outliers.")
 
     def _progress(self, stats: dict) -> None:
         if not self.config.show_progress:

@@ -342,3 +342,27 @@ def test_a_wrong_cpu_autocast_value_is_named(value, monkeypatch):
     monkeypatch.setenv("LABS_CPU_AUTOCAST", value)
     with pytest.raises(ValueError, match=r"LABS_CPU_AUTOCAST=.*set it to 'bf16'.*or leave it unset"):
         resolve_device_dtype("tiny")
+
+
+def test_ppo_trainer_stops_at_a_non_finite_loss_before_it_reaches_the_weights():
+    import torch
+
+    from labhelpers import ppo
+
+    class Tokenizer:
+        pad_token_id, eos_token_id = None, 95
+
+        def decode(self, ids, skip_special_tokens=False):
+            return " ".join(map(str, ids))
+
+    policy = _tiny_lm().eval()
+    trainer = ppo.PPOTrainer(ppo.PPOConfig(show_progress=False, mini_batch_size=2), policy, Tokenizer())
+    with torch.no_grad():
+        policy.lm_head.weight[7, 0] = float("inf")  # the policy only; the reference is the copy taken before
+    before = {name: p.clone() for name, p in trainer.value_head.named_parameters()}
+    queries, responses = [torch.tensor([3, 4]), torch.tensor([5, 6])], [torch.tensor([7, 8]), torch.tensor([9])]
+    with pytest.raises(training.NonFiniteLossError, match=r"PPO step 1, epoch 1 of 4, minibatch 1\): the loss is nan"
+                                                          r".*changed no weight.*learning rate \(now 1.41e-05\)"):
+        trainer.step(queries, responses, [1.0, 0.0])
+    assert trainer.step_count == 0 and not trainer.history
+    assert all(torch.equal(p, before[name]) for name, p in trainer.value_head.named_parameters())
