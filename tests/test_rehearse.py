@@ -187,3 +187,120 @@ def test_rehearse_05_runs_the_full_profile_with_gpt2(tmp_path):
     assert not [o for o in outputs if o["output_type"] == "error"]
     config_table = next("".join(o["text"]) for o in outputs if "model_name" in "".join(o.get("text", "")))
     assert re.search(r"model_name\s+gpt2\n", config_table) and "profile 'full'" in config_table
+
+
+# ---- the half-precision rehearsal ---------------------------------------------------------------------------------
+def _recorded_check_names(notebook: Path) -> set[str]:
+    source = "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code")
+    return set(re.findall(r'record_check\(\s*"([a-z0-9_]+)"', source))
+
+
+def test_half_precision_table_names_checks_and_parameters_the_labs_have():
+    from labhelpers.rehearsal.half_precision import HALF_PRECISION_LABS
+    from labhelpers.rehearsal.runner import parameter_names
+
+    assert {"02_reward_modeling", "06_scaling_up"} <= set(HALF_PRECISION_LABS)
+    assert "saved_reward_model_reloads" in HALF_PRECISION_LABS["02_reward_modeling"].checks
+    assert "merged_matches_adapter" in HALF_PRECISION_LABS["06_scaling_up"].checks
+    notebooks = {nb.stem: nb for nb in lab_notebooks()}
+    for stem, row in HALF_PRECISION_LABS.items():
+        assert row.checks and set(row.checks) <= _recorded_check_names(notebooks[stem]), stem
+        assert set(row.parameters) <= set(parameter_names(notebooks[stem])), stem
+
+
+PROBE = [
+    "import copy, torch\n"
+    "from datasets import Dataset\n"
+    "from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments\n"
+    "from labhelpers import record_check, training\n"
+    "from labhelpers.config import resolve_device_dtype\n"
+    "device, dtype = resolve_device_dtype('tiny')\n"
+    "record_check('ran_in_bf16', dtype == 'bfloat16', value=dtype)",
+    "torch.manual_seed(0)\n"
+    "model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=96, n_positions=32, resid_pdrop=0.0,\n"
+    "                                  embd_pdrop=0.0, attn_pdrop=0.0))\n"
+    "fresh = copy.deepcopy(model).eval()\n"
+    "ids = torch.randint(0, 96, (8, 12))\n"
+    "data = Dataset.from_dict({'input_ids': ids.tolist(), 'labels': ids.tolist()})\n"
+    "args = TrainingArguments('out', max_steps=1, per_device_train_batch_size=4, learning_rate=0.0, use_cpu=True,\n"
+    "                         bf16=dtype == 'bfloat16', report_to='none', save_strategy='no', disable_tqdm=True)\n"
+    "training.train(Trainer(model=model, args=args, train_dataset=data))\n"
+    "with torch.no_grad():\n"
+    "    gap = (model.eval()(input_ids=ids).logits - fresh(input_ids=ids).logits).abs().max().item()\n"
+    "record_check('trained_matches_fp32_copy', gap <= 1e-6, value=gap, threshold=1e-6)",
+]
+# An IPython start-up file that turns the unwrap of training.train off: the code before the fix.
+NO_UNWRAP = "import labhelpers.training as t\nt.unwrap_mixed_precision = lambda model: 0\n"
+
+
+@pytest.mark.notebook
+def test_half_precision_rehearsal_fails_without_the_unwrap_and_passes_with_it(tmp_path, monkeypatch):
+    """A probe notebook trains at lr = 0 in the rehearsal's environment and compares with a float32 copy: the
+    rehearsal fails on its named check while accelerate's wrapper stays on (the old code), and passes with it off."""
+    import nbformat
+
+    from labhelpers.rehearsal import half_precision
+    from labhelpers.rehearsal.half_precision import HalfPrecisionLab, rehearse_half_precision
+
+    notebook = tmp_path / "91_probe.ipynb"
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+              "language_info": {"name": "python"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in PROBE], metadata=kernel),
+                   str(notebook))
+    monkeypatch.setitem(half_precision.HALF_PRECISION_LABS, "91_probe",
+                        HalfPrecisionLab(checks=("ran_in_bf16", "trained_matches_fp32_copy")))
+    startup = tmp_path / "ipython" / "profile_default" / "startup" / "00-no-unwrap.py"
+    startup.parent.mkdir(parents=True)
+    startup.write_text(NO_UNWRAP)
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    before = rehearse_half_precision(notebook, tmp_path / "before")
+    assert before.status == "checks failed", before
+    assert before.named_checks["ran_in_bf16"]["passed"]
+    assert not before.named_checks["trained_matches_fp32_copy"]["passed"]
+    assert 1e-4 < before.named_checks["trained_matches_fp32_copy"]["value"] < 0.1  # bf16 rounding left on
+
+    monkeypatch.delenv("IPYTHONDIR")
+    after = rehearse_half_precision(notebook, tmp_path / "after")
+    assert after.status == "passed" and after.named_checks["trained_matches_fp32_copy"]["value"] == 0.0, after
+
+
+def test_a_missing_or_failed_named_check_fails_the_half_precision_rehearsal(tmp_path, monkeypatch):
+    from labhelpers.rehearsal import half_precision, runner
+
+    def child(records, status="checks failed"):
+        return lambda *a, **k: {"status": status, "seconds": 1.0, "peak_rss_mib": 1.0, "error": None,
+                                "records": records}
+
+    notebook = Path("labs/02_reward_modeling.ipynb")
+    ok = [{"kind": "check", "name": n, "passed": True, "value": 0.0, "threshold": 1e-4}
+          for n in half_precision.HALF_PRECISION_LABS["02_reward_modeling"].checks]
+    other_failed = [{"kind": "check", "name": "win_rate_improves", "passed": False}]
+    monkeypatch.setattr(runner, "_execute_in_child", child(ok + other_failed))
+    result = half_precision.rehearse_half_precision(notebook, tmp_path)
+    assert result.status == "passed" and result.failed_checks == ["win_rate_improves"]  # not a named check
+    assert result.parameters == {"PROFILE": "tiny", "MAX_STEPS": 20}
+    monkeypatch.setattr(runner, "_execute_in_child", child(ok[:1]))
+    result = half_precision.rehearse_half_precision(notebook, tmp_path)
+    missing = half_precision.HALF_PRECISION_LABS["02_reward_modeling"].checks[1]
+    assert result.status == "checks failed" and result.named_checks[missing]["missing"]
+    monkeypatch.setattr(runner, "_execute_in_child", child(ok, status="error"))
+    assert half_precision.rehearse_half_precision(notebook, tmp_path).status == "error"
+
+
+def test_half_precision_runs_in_tiny_with_the_autocast_variable(tmp_path, monkeypatch):
+    from labhelpers.rehearsal import half_precision, runner
+
+    seen = {}
+
+    def child(notebook, out_path, parameters, env, cwd, timeout):
+        seen.update(env=env, parameters=parameters)
+        return {"status": "passed", "seconds": 1.0, "peak_rss_mib": 1.0, "error": None, "records": []}
+
+    monkeypatch.setenv("LABS_PROFILE", "full")
+    monkeypatch.setattr(runner, "_execute_in_child", child)
+    half_precision.rehearse_half_precision(Path("labs/01_instruction_tuning.ipynb"), tmp_path)
+    assert {k: seen["env"][k] for k in ("LABS_PROFILE", "LABS_CPU_AUTOCAST", "HF_HUB_OFFLINE")} == {
+        "LABS_PROFILE": "tiny", "LABS_CPU_AUTOCAST": "bf16", "HF_HUB_OFFLINE": "1"}
+    assert seen["parameters"] == {"PROFILE": "tiny"}  # a lab without a row: no shortened parameters
+    assert half_precision.half_precision_labs() == list(half_precision.HALF_PRECISION_LABS)
+    assert half_precision.half_precision_labs(["4"]) == ["04_ppo_rlhf"]

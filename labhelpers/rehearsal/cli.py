@@ -17,10 +17,50 @@ def add_parser(sub) -> None:
                      help="the labs' own full-profile sizes and steps, nothing shrunk (for a GPU)")
     reh.add_argument("--gpu-memory-gib", type=float, default=None, metavar="GIB",
                      help="cap each kernel's GPU memory (14.75 for a T4) and record its peak in summary.json")
+    reh.add_argument("--half-precision", action="store_true",
+                     help="instead: the tiny profile in bf16 autocast on this CPU (LABS_CPU_AUTOCAST=bf16) of every "
+                          "lab whose checks compare a trained model with a reference; fails when one of those "
+                          "checks fails or a cell raises (default labs: the table in labhelpers.rehearsal.half_precision)")
     reh.set_defaults(func=run_command)
 
 
+def run_half_precision(args) -> int:
+    """``labhelpers rehearse --half-precision [LAB ...]``: exit 0 only when every named check passed."""
+    from ..execute import lab_notebooks, parse_value
+    from .half_precision import HALF_PRECISION_LABS, half_precision_labs, rehearse_half_precision
+    from .runner import write_summary
+
+    try:
+        notebooks = lab_notebooks(half_precision_labs(args.labs))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    changes = {name: parse_value(value) for name, value in args.parameter or []}
+    results = []
+    for nb in notebooks:
+        row = HALF_PRECISION_LABS.get(nb.stem)
+        print(f"{nb.stem}: the tiny profile in bf16 autocast on the CPU (LABS_CPU_AUTOCAST=bf16) ...", flush=True)
+        result = rehearse_half_precision(nb, out, timeout=args.timeout, parameters=changes)
+        results.append(result)
+        print(f"{nb.stem}: {result.status} in {result.seconds:.0f} s"
+              + (f" -- {result.error}" if result.error else ""), flush=True)
+        for name, check in (result.named_checks or {}).items():
+            state = "missing" if check.get("missing") else ("ok" if check["passed"] else "FAILED")
+            print(f"  {name:<36} {state:<8} value {check['value']}  threshold {check['threshold']}", flush=True)
+        if row is None:
+            print("  (no named checks for this lab: only a cell that raises fails it)", flush=True)
+    summary = write_summary(results, out, kind="half-precision rehearsal", profile="tiny")
+    failed = [r.lab for r in results if r.status != "passed"]
+    print(f"\nhalf-precision rehearsal: {len(results) - len(failed)}/{len(results)} labs passed"
+          + (f"; failed: {', '.join(failed)}" if failed else "") + f"\nexecuted notebooks and {summary.name} are in {out}/")
+    return 1 if failed else 0
+
+
 def run_command(args) -> int:
+    if args.half_precision:
+        return run_half_precision(args)
     from ..execute import lab_notebooks, parse_value
     from .runner import check_standins, rehearse_lab, write_summary
     from .standins import RehearsalError

@@ -96,6 +96,7 @@ class Rehearsal:
     failed_checks: list = field(default_factory=list)
     cpu_seconds: float | None = None  # the kernel's user + system CPU time: less sensitive to a busy machine
     gpu: dict | None = None  # with gpu_memory_gib: the GPU, the cap and the kernel's peak allocated memory
+    named_checks: dict | None = None  # the half-precision rehearsal: each named check's passed, value, threshold
 
 
 # Run at the start of each lab's kernel (an IPython startup file) when a GPU memory cap is asked for: caps torch's
@@ -186,7 +187,7 @@ def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None,
                      cpu_seconds=result.get("cpu_seconds"), gpu=gpu)
 
 
-def write_summary(rehearsals: list[Rehearsal], out_dir: Path) -> Path:
+def write_summary(rehearsals: list[Rehearsal], out_dir: Path, kind: str = "rehearsal", profile: str = "full") -> Path:
     import platform
 
     import torch
@@ -196,7 +197,7 @@ def write_summary(rehearsals: list[Rehearsal], out_dir: Path) -> Path:
     path = out_dir / "summary.json"
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
                "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-    path.write_text(json.dumps({"kind": "rehearsal", "profile": "full", "machine": machine, "versions": versions(),
+    path.write_text(json.dumps({"kind": kind, "profile": profile, "machine": machine, "versions": versions(),
                                 "labs": [asdict(r) for r in rehearsals]}, indent=2, default=str))
     return path
 

@@ -1,0 +1,93 @@
+"""The half-precision rehearsal: labs whose checks compare a trained model with a reference, in bf16 autocast.
+
+``labhelpers rehearse --half-precision [LAB ...] --out DIR`` executes each lab of :data:`HALF_PRECISION_LABS`
+in the ``tiny`` profile on this CPU with ``LABS_CPU_AUTOCAST=bf16``: the lab's config then says ``bf16`` and
+``use_cpu``, and its TRL trainers run bf16 autocast through their own flags, the way a GPU runs them in mixed
+precision. It fails when a cell raises or when one of the lab's *named* checks fails or is missing.
+
+Why: a GPU trains in fp16 or bf16 autocast, and CI has no GPU. Checks that compare a trained model with a reference
+(a reload from disk, the trainer's own metric, a merged adapter) hold in float32 but can fail under mixed precision:
+after ``trainer.train()`` accelerate's autocast wrapper stays on ``model.forward`` (issue 22, defect 3) unless
+:func:`labhelpers.training.train` takes it off. This rehearsal shows that on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HalfPrecisionLab:
+    """One lab of the rehearsal: the checks that must pass in bf16, and parameters that shorten the run.
+
+    ``parameters`` only shorten what the named checks do not depend on (a CPU runs bf16 autocast several times
+    slower than float32: lab 02's 120 steps took 157 s instead of about 10 s here).
+    """
+
+    checks: tuple[str, ...]
+    parameters: dict = field(default_factory=dict)
+    why: str = ""
+
+
+# The one table: every lab with a check that compares a trained model with a reference (grep the labs for
+# record_check after a trainer's train()). Each check's lab states the tolerance it uses and why.
+HALF_PRECISION_LABS: dict[str, HalfPrecisionLab] = {
+    "02_reward_modeling": HalfPrecisionLab(
+        checks=("saved_reward_model_reloads", "win_rate_is_eval_accuracy"),
+        parameters={"MAX_STEPS": 20},
+        why="the trained reward model against its reload from disk, and against RewardTrainer's eval_accuracy"),
+    "03_dpo": HalfPrecisionLab(
+        checks=("our_loss_matches_dpo_trainer", "reloaded_model_is_the_trained_one"),
+        parameters={"MAX_STEPS": 8},
+        why="the trained policy's loss against DPOTrainer's, and its weights against the reload from disk"),
+    "06_scaling_up": HalfPrecisionLab(
+        checks=("merged_matches_adapter",),
+        parameters={"MAX_STEPS": 20, "SCRIPT_STEPS": 2},
+        why="the trained adapter against the model with the adapter merged into its weights"),
+}
+
+ENVIRONMENT = {"LABS_PROFILE": "tiny", "LABS_CPU_AUTOCAST": "bf16", "HF_HUB_OFFLINE": "1"}
+
+
+def half_precision_labs(labs: list[str] | None = None) -> list[str]:
+    """The stems to rehearse: the table's labs, or the ``labs`` asked for (numbers or stems, any lab)."""
+    from ..config import resolve_lab
+
+    return [resolve_lab(lab) for lab in labs] if labs else list(HALF_PRECISION_LABS)
+
+
+def rehearse_half_precision(notebook: Path, out_dir: Path, *, timeout: float | None = None,
+                            parameters: dict | None = None):
+    """Execute one lab in ``tiny`` with ``LABS_CPU_AUTOCAST=bf16``; returns a :class:`~.runner.Rehearsal`.
+
+    Its ``status`` is ``"error"`` when a cell raised, ``"checks failed"`` when a named check failed or is missing,
+    else ``"passed"`` (the lab's other checks may fail in bf16: their thresholds are tuned for float32).
+    """
+    from .runner import Rehearsal, _execute_in_child
+
+    row = HALF_PRECISION_LABS.get(notebook.stem, HalfPrecisionLab(checks=()))
+    params = {"PROFILE": "tiny", **row.parameters, **(parameters or {})}
+    env = {**os.environ, **ENVIRONMENT}
+    with tempfile.TemporaryDirectory(prefix=f"half-{notebook.stem}-") as tmp:
+        result = _execute_in_child(notebook, out_dir / notebook.name, params, env, Path(tmp), timeout)
+    records = result.pop("records", [])
+    checks = {r.get("name"): r for r in records if r.get("kind") == "check"}
+    named = {name: _summary(checks.get(name)) for name in row.checks}
+    failed_named = [name for name, c in named.items() if not c["passed"]]
+    status = "error" if result["status"] == "error" else ("checks failed" if failed_named else "passed")
+    profiles = sorted({r.get("profile") for r in records if r.get("profile")})
+    return Rehearsal(lab=notebook.stem, status=status, seconds=result["seconds"], peak_rss_mib=result["peak_rss_mib"],
+                     output=str(out_dir / notebook.name), parameters=params, hub_ids={},
+                     checks_passed=sum(bool(c.get("passed")) for c in checks.values()), checks_total=len(checks),
+                     profile=",".join(profiles) or None, error=result.get("error"),
+                     failed_checks=[name for name, c in checks.items() if not c.get("passed")],
+                     cpu_seconds=result.get("cpu_seconds"), named_checks=named)
+
+
+def _summary(record: dict | None) -> dict:
+    if record is None:  # the lab no longer records it (renamed, or a cell before it raised): a failure
+        return {"passed": False, "value": None, "threshold": None, "missing": True}
+    return {"passed": bool(record.get("passed")), "value": record.get("value"), "threshold": record.get("threshold")}
