@@ -11,6 +11,7 @@ the LoRA paper's reference code and in ``peft`` (``peft/tuners/lora/layer.py``, 
     layer = LoRALinear(linear, r=8, alpha=16)
     linear_module_names(model)                     # what target_modules may name
     check_target_modules(model, ["q_proj", "v_proj"])
+    trainable_parameters_to_float32(trainer.model)  # QLoRA: the adapters back in fp32 after TRL made them bf16
 """
 
 from __future__ import annotations
@@ -112,3 +113,34 @@ def trainable_fraction(model: nn.Module) -> tuple[int, int]:
         total += parameter.numel()
         trainable += parameter.numel() if parameter.requires_grad else 0
     return trainable, total
+
+
+def trainable_dtypes(model: nn.Module) -> dict[str, int]:
+    """``{dtype name: numbers}`` of the model's trainable parameters (``{"float32": 45056}``), each tensor once."""
+    seen, counts = set(), {}
+    for parameter in model.parameters():
+        if parameter.requires_grad and id(parameter) not in seen:
+            seen.add(id(parameter))
+            name = str(parameter.dtype).removeprefix("torch.")
+            counts[name] = counts.get(name, 0) + parameter.numel()
+    return counts
+
+
+def trainable_parameters_to_float32(model: nn.Module) -> dict[str, int]:
+    """Cast every trainable floating-point parameter to float32, in place; frozen ones are left as they are.
+
+    Call it after creating the trainer and before training. On a 4-bit model (QLoRA), TRL 1.16's ``SFTTrainer``
+    casts the trainable LoRA parameters to bf16 whatever the run's precision (``trl/trainer/sft_trainer.py``: "When
+    using QLoRA, the PEFT adapter weights are converted to bf16"). Under fp16 mixed precision (a T4) the Trainer's
+    gradient scaler then meets bf16 gradients and stops at the first step:
+    ``"_amp_foreach_non_finite_check_and_unscale_cuda" not implemented for 'BFloat16'``. Mixed precision expects
+    float32 trained weights (it computes in half precision under autocast and updates in float32), which is also
+    what peft gives adapters on a half-precision base (``autocast_adapter_dtype=True``) and what the memory formula
+    counts (16 bytes per trained number). The optimizer, which ``train()`` creates, then holds the float32 tensors.
+
+    Returns :func:`trainable_dtypes` after the cast.
+    """
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.is_floating_point() and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
+    return trainable_dtypes(model)
