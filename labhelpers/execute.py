@@ -33,7 +33,11 @@ KILL_GRACE_S = 5.0
 
 
 def labs_dir() -> Path:
-    """The folder with the lab notebooks: ``$LABS_DIR``, else ``labs/`` beside the package."""
+    """The folder with the lab notebooks, for the course's tools: ``$LABS_DIR``, else ``labs/`` beside the package.
+
+    Only a checkout has that folder; an installed wheel holds no notebooks. A lab that needs the list of labs
+    takes it from the package (``labhelpers.config.lab_names()``), never from here.
+    """
     env = os.environ.get("LABS_DIR")
     if env:
         return Path(env)
@@ -43,6 +47,9 @@ def labs_dir() -> Path:
 def lab_notebooks(names: list[str] | None = None, folder: Path | None = None) -> list[Path]:
     """Notebook paths for lab names/numbers (all labs in the folder when ``names`` is empty)."""
     folder = folder or labs_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"There is no folder of lab notebooks at {folder} (an installed package has none): "
+                                "set LABS_DIR to the folder that holds the .ipynb files.")
     available = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if not names:
         return available

@@ -1,36 +1,68 @@
 """Launching lab 06's training script with ``accelerate launch``, and the accelerate config files.
 
-    config_path("cpu_ddp")                            # labs/accelerate/cpu_ddp.yaml
+    script_path()                                     # labhelpers/scripts/sft_lora.py, inside the installed package
+    config_path("cpu_ddp")                            # labhelpers/accelerate_configs/cpu_ddp.yaml
     config_path("fsdp")                               # TRL's own fsdp2.yaml, where TRL installed it
-    command = launch_command("labs/scripts/sft_lora.py", config="cpu_ddp", script_args={"max_steps": 12})
+    command = launch_command(script_path(), config="cpu_ddp", script_args={"max_steps": 12})
     result = run_launch(command, output_dir)          # the script's result.json and every rank's rank<r>.json
 
-The launch runs ``python -m accelerate.commands.launch`` with the notebook's own interpreter (so the same
-environment, not whatever ``accelerate`` is first on ``PATH``), offline, with one thread per process.
+The script and the course's config files are package data: they are found through ``importlib.resources``
+wherever ``labhelpers`` is installed (a wheel on Colab, an editable checkout), never through a checkout's
+``labs/`` folder. The launch runs ``python -m accelerate.commands.launch`` with the notebook's own interpreter
+(so the same environment, not whatever ``accelerate`` is first on ``PATH``), offline, with one thread per
+process.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from importlib.resources import as_file, files
 from pathlib import Path
 
-LABS = Path(__file__).resolve().parents[1] / "labs"
-
-# The course's own files: TRL's have no CPU variant and ask for bf16, which a T4 cannot run.
+SCRIPTS = {"sft_lora": "sft_lora.py"}  # in labhelpers/scripts/
+# The course's own files (in labhelpers/accelerate_configs/): TRL's have no CPU variant and ask for bf16, which a
+# T4 cannot run.
 OWN_CONFIGS = {"cpu_ddp": "cpu_ddp.yaml", "single_gpu": "single_gpu.yaml"}
 # TRL's files (installed with it, in trl/accelerate_configs/): referenced, not copied. They ask for bf16 and
 # 8 processes; the script's SFTConfig sets fp16/bf16 from the hardware, and --num_processes overrides the count.
 TRL_CONFIGS = {"multi_gpu": "multi_gpu.yaml", "fsdp": "fsdp2.yaml", "zero3": "zero3.yaml"}
 
+_EXTRACTED = contextlib.ExitStack()  # copies of package files from a zipped install, removed at exit
+atexit.register(_EXTRACTED.close)
+
+
+def package_file(*parts: str) -> Path:
+    """A file shipped inside ``labhelpers`` (``package_file("scripts", "sft_lora.py")``), as a real path.
+
+    A normal install (wheel or editable) has the file on disk; from a zipped install it is copied to a temporary
+    file that lives as long as this process, since ``accelerate launch`` needs a path.
+    """
+    resource = files("labhelpers").joinpath(*parts)
+    if not resource.is_file():
+        raise FileNotFoundError(f"labhelpers has no file {'/'.join(parts)}: the installed package is incomplete "
+                                "(reinstall it; a checkout needs `pip install -e .`).")
+    if isinstance(resource, Path):
+        return resource
+    return Path(_EXTRACTED.enter_context(as_file(resource)))
+
+
+def script_path(name: str = "sft_lora") -> Path:
+    """The training script ``name`` (one of :data:`SCRIPTS`), a file of the installed package."""
+    if name not in SCRIPTS:
+        raise ValueError(f"Unknown script {name!r}; choose one of {', '.join(SCRIPTS)}.")
+    return package_file("scripts", SCRIPTS[name])
+
 
 def config_path(name: str) -> Path:
     """The accelerate config file for ``name`` (one of :data:`OWN_CONFIGS` and :data:`TRL_CONFIGS`)."""
     if name in OWN_CONFIGS:
-        return LABS / "accelerate" / OWN_CONFIGS[name]
+        return package_file("accelerate_configs", OWN_CONFIGS[name])
     if name in TRL_CONFIGS:
         import trl
 
@@ -89,8 +121,9 @@ def start_launch(command: list[str], output_dir: str | Path, cpu_only: bool = Fa
     for stale in output_dir.glob("*.json"):
         stale.unlink()
     log = open(output_dir / "launch.log", "w")  # noqa: SIM115 - closed by wait_launch
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=launch_env(cpu_only),
-                               cwd=LABS.parent)
+    # in the caller's folder, so relative paths in the command mean what they mean to the caller; nothing of a
+    # checkout is needed (the script and configs are package files)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=launch_env(cpu_only))
     process.log, process.output_dir, process.started = log, output_dir, time.perf_counter()
     return process
 

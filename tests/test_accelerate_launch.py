@@ -1,17 +1,79 @@
 """Lab 06's training script under ``accelerate launch``: two CPU processes (gloo) at per-device batch 8 train like
-one process at batch 16; a batch that cannot be split stops with one error; every accelerate config file loads."""
+one process at batch 16; a batch that cannot be split stops with one error; every accelerate config file loads; the
+script and the config files are package files, in the built wheel and found from a wheel install with no checkout."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
+import labhelpers
 from labhelpers import launch
 
-SCRIPT = launch.LABS / "scripts" / "sft_lora.py"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = launch.script_path()
 STEPS = 4
+
+
+def lab_files() -> dict[str, Path]:
+    """Every file the labs open through labhelpers.launch: the scripts and the course's own config files."""
+    return {**{f"script {n}": launch.script_path(n) for n in launch.SCRIPTS},
+            **{f"config {n}": launch.config_path(n) for n in launch.OWN_CONFIGS}}
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel built from a copy of the package's sources (so the build leaves nothing in the checkout)."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "labhelpers", source / "labhelpers", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source),
+                    "-w", str(out)], check=True, capture_output=True, timeout=300)
+    return next(out.glob("labhelpers-*.whl"))
+
+
+def test_every_file_the_labs_launch_is_a_package_file_listed_in_the_wheel(wheel):
+    package = Path(labhelpers.__file__).resolve().parent
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for what, path in lab_files().items():
+        assert path.is_file(), what
+        inside = path.resolve().relative_to(package)  # raises for a file outside the installed package
+        assert f"labhelpers/{inside.as_posix()}" in names, f"{what} ({inside}) is not in {wheel.name}"
+
+
+def test_a_wheel_install_finds_the_script_and_configs_with_no_checkout(wheel, tmp_path):
+    """A venv holding only the wheel (the course's dependencies reachable, but not its checkout or editable
+    install), run from an empty folder: labhelpers comes from the venv and every lab file resolves inside it."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                  check=True, capture_output=True, text=True).stdout.strip())
+    # the dependencies, as a plain path entry: .pth files there (the checkout's editable finder) are not run
+    deps = [p for p in sys.path if p.endswith("site-packages") and Path(p, "torch").is_dir()]
+    (purelib / "course_dependencies.pth").write_text("\n".join(deps) + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    probe = ("import json, labhelpers; from labhelpers import launch\n"
+             "print(json.dumps({'package': labhelpers.__file__, 'files': {n: str(launch.script_path(n)) for n in "
+             "launch.SCRIPTS} | {n: str(launch.config_path(n)) for n in launch.OWN_CONFIGS},"
+             " 'processes': launch.load_config('cpu_ddp').num_processes}))")
+    done = subprocess.run([str(python), "-c", probe], cwd=empty, capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert Path(seen["package"]).is_relative_to(venv), seen["package"]
+    assert all(Path(p).is_file() and Path(p).is_relative_to(venv) for p in seen["files"].values()), seen["files"]
+    assert seen["processes"] == 2
 
 
 @pytest.mark.parametrize("name, distributed_type, processes", [
@@ -54,8 +116,7 @@ def test_two_processes_at_batch_8_train_like_one_process_at_batch_16(tmp_path):
 @pytest.mark.notebook  # child processes for long (the fast lane skips it)
 def test_more_processes_than_the_batch_allows_stops_naming_the_per_device_batch():
     command = launch.launch_command(SCRIPT, config="cpu_ddp", num_processes=3)
-    done = subprocess.run(command, capture_output=True, text=True, env=launch.launch_env(), cwd=launch.LABS.parent,
-                          timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, env=launch.launch_env(), timeout=300)
     assert done.returncode != 0
     assert "cannot be split over 3 processes: the per-device batch would be 5.33333 examples" in done.stderr
     # a plain run told it is one of 32 processes (the variables accelerate launch sets) stops the same way

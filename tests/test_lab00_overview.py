@@ -1,5 +1,6 @@
-"""Lab 00: the pipeline figure is drawn and names every lab, the links lead to real notebooks, the quizzes pass
-with the solutions and fail (without stopping the notebook) in the student version."""
+"""Lab 00: the pipeline figure is drawn and names every lab, the list of labs comes from the package (a wheel has no
+notebooks beside it), the links lead to real notebooks, the quizzes pass with the solutions and fail (without
+stopping the notebook) in the student version."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from conftest import LABS, checks_of
 
 from labhelpers import course
-from labhelpers.config import LAB_DEFAULTS
+from labhelpers.config import LAB_DEFAULTS, lab_names
+from labhelpers.execute import lab_notebooks
 from labhelpers.records import read_records
 from labhelpers.student import student_version
 
@@ -30,6 +32,19 @@ def test_every_lab_has_a_box_and_the_boxes_do_not_overlap():
     assert len(set(boxes)) == len(boxes)
     keys = {s.key for s in course.STAGES}
     assert all(a in keys and b in keys for a, b, _ in course.ARROWS)
+
+
+def test_the_package_lists_every_notebook_and_lab_00_asks_only_the_package(tmp_path):
+    """Lab 00 takes the labs from labhelpers.config.lab_names(): a glob of a folder beside the package finds
+    nothing in a wheel install (Colab), so the check would pass on an empty list. The package's list must name
+    every notebook of the checkout, and the folder listing stays with the course's tools."""
+    assert [p.stem for p in lab_notebooks(folder=LABS)] == sorted(lab_names())
+    nb = json.loads((LABS / f"{STEM}.ipynb").read_text())
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "lab_names()" in code
+    assert not any(word in code for word in ("labs_dir", "labhelpers.execute", ".glob(")), "lab 00 reads a folder"
+    with pytest.raises(FileNotFoundError, match="set LABS_DIR"):
+        lab_notebooks(folder=tmp_path / "site-packages" / "labs")
 
 
 @pytest.mark.notebook

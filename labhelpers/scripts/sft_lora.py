@@ -1,12 +1,14 @@
 """Chat SFT with LoRA and the assistant-only loss, on one process or several (lab 06, part 4).
 
-The same script runs on one CPU, one GPU, several GPUs or several machines; only the launch command changes:
+The same script runs on one CPU, one GPU, several GPUs or several machines; only the launch command changes. It
+ships inside the package (``labhelpers/scripts/sft_lora.py``), so it runs as a module, or as the file that
+``labhelpers.launch.script_path()`` names:
 
-    python labs/scripts/sft_lora.py                                                  # one process
-    accelerate launch --cpu --num_processes 2 labs/scripts/sft_lora.py               # DDP on 2 CPU processes
-    accelerate launch --config_file labs/accelerate/single_gpu.yaml labs/scripts/sft_lora.py --profile full
-    accelerate launch --config_file "$(python -c 'import labhelpers.launch as l; print(l.config_path("multi_gpu"))')" \
-        --num_processes 4 labs/scripts/sft_lora.py --profile full
+    python -m labhelpers.scripts.sft_lora                                        # one process
+    config() { python -c "from labhelpers import launch; print(launch.config_path('$1'))"; }
+    accelerate launch --config_file "$(config cpu_ddp)" -m labhelpers.scripts.sft_lora    # DDP, 2 CPU processes
+    accelerate launch --config_file "$(config single_gpu)" -m labhelpers.scripts.sft_lora --profile full
+    accelerate launch --config_file "$(config multi_gpu)" --num_processes 4 -m labhelpers.scripts.sft_lora --profile full
 
 With no arguments it trains the tiny profile offline. Any setting below can be changed on the command line
 (``--max_steps 20``). ``GLOBAL_BATCH_SIZE`` is the batch of one optimizer step over all processes: each process
@@ -78,11 +80,13 @@ def main() -> None:
         print(cfg.table())
     max_steps = settings["max_steps"] or cfg.script_steps
 
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
+    from labhelpers import training
     from labhelpers.chat import to_conversations, training_chat_template
     from labhelpers.data import load_code_alpaca
     from labhelpers.lora import check_target_modules
@@ -92,19 +96,22 @@ def main() -> None:
     records = load_code_alpaca(cfg.dataset, n=cfg.n_train, seed=cfg.seed)
     train = Dataset.from_list(to_conversations(records, cfg.system_prompt, seed=cfg.seed))
 
-    model = AutoModelForCausalLM.from_pretrained(cfg.model_name, dtype=cfg.torch_dtype if not cfg.use_cpu else None)
+    # the frozen base at the compute dtype on a GPU (peft keeps the adapters in fp32), fp32 on a CPU; explicit,
+    # since transformers 5 otherwise loads the checkpoint's own dtype (bf16 for Qwen2.5)
+    model = AutoModelForCausalLM.from_pretrained(cfg.model_name,
+                                                 dtype=torch.float32 if cfg.use_cpu else cfg.torch_dtype)
     check_target_modules(model, cfg.lora_target_modules)
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
                       target_modules=list(cfg.lora_target_modules), task_type="CAUSAL_LM")
-    args = SFTConfig(
-        output_dir=settings["output_dir"], max_steps=max_steps, per_device_train_batch_size=batch,
-        learning_rate=cfg.lora_learning_rate, lr_scheduler_type="linear", max_length=cfg.max_length,
-        assistant_only_loss=True, activation_checkpointing=False, logging_steps=1, save_strategy="no",
-        report_to="none", seed=cfg.seed, use_cpu=cfg.use_cpu, bf16=cfg.bf16, fp16=cfg.fp16,
+    # lab 06's SFTConfig (labhelpers.training.chat_sft_args: assistant-only loss, precision from the hardware, the
+    # checkpointing switch under the name the installed transformers knows), with this run's steps and batch
+    args = training.chat_sft_args(
+        cfg, output_dir=settings["output_dir"], max_steps=max_steps, per_device_train_batch_size=batch,
+        learning_rate=cfg.lora_learning_rate, logging_steps=1,
         ddp_find_unused_parameters=False,  # every adapter gets a gradient on every step
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer, peft_config=lora)
-    trainer.train()
+    training.train(trainer)  # trainer.train(), the model unwrapped, a clear error on a non-finite loss
 
     out = Path(settings["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
