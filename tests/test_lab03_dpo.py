@@ -1,10 +1,17 @@
 """Lab 03 (DPO) in the tiny profile: DPO learns the held-out preferences, plain DPO lowers the chosen answers'
-likelihood (the pitfall the lab measures), and the SFT term keeps them at least as likely as at the start."""
+likelihood (the pitfall the lab measures), and the SFT term keeps them at least as likely as at the start; the
+batched KL estimate scores every sampled answer as an unpadded one-prompt call would."""
 
 from __future__ import annotations
 
 import pytest
+import torch
+import torch.nn.functional as F
 from conftest import failure_of, lab_defaults, results_of
+from lab_cells import run_cells
+
+import labhelpers
+from labhelpers import training
 
 
 @pytest.mark.notebook
@@ -49,3 +56,54 @@ def test_kl_and_length_beside_accuracy_and_the_open_exercise_is_recorded(execute
     row = res["beta_experiment_run"]
     assert row["beta"] == lab_defaults("03")["beta"] and row["kl_dpo"] == table["DPO"]["kl"]
     assert checks["beta_experiment_direction"]["passed"]
+
+
+def test_batched_kl_estimate_scores_each_sampled_answer_as_an_unpadded_call_would():
+    """sampled_kl_and_length samples a batch of prompts at once (left padding) and scores the answers in the padded
+    batch. Its KL and length must be what scoring each captured prompt + answer on its own gives (the lab's one-at-
+    a-time estimator before issue 22): padding, positions and the end of each answer handled."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = labhelpers.lab_config("03", "tiny", quiet=True)
+    labhelpers.prepare_lab(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model_name)
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    ref_model = AutoModelForCausalLM.from_pretrained(cfg.model_name, dtype=torch.float32).eval()
+    policy = AutoModelForCausalLM.from_pretrained(cfg.model_name, dtype=torch.float32).eval()
+    torch.manual_seed(1)
+    with torch.no_grad():  # a policy that moved away from the reference
+        for parameter in policy.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    lab = run_cells("03_dpo", ["dd6adfc4", "dd6adfc4-2"],
+                    {"torch": torch, "cfg": cfg, "tokenizer": tokenizer, "ref_model": ref_model, "training": training})
+    calls, generate = [], policy.generate
+
+    def recording_generate(**kwargs):
+        out = generate(**kwargs)
+        calls.append((kwargs["input_ids"], kwargs["attention_mask"], out))
+        return out
+
+    policy.generate = recording_generate
+    prompts = ["Review the cake.", "Write a review of the film that we saw at the cinema yesterday evening.", "a",
+               "Tell me about the soup.", "Describe the hotel, its rooms and its staff in one line.", "the", "ok ."]
+    kl, length = lab["sampled_kl_and_length"](policy, prompts, seed=3, batch_size=3)
+    assert len(calls) == 3, "one generate call per batch of prompts"
+    kls, lengths, padded, ended = [], [], False, False
+    with torch.no_grad():
+        for input_ids, mask, out in calls:
+            padded |= bool((mask == 0).any())
+            for row in range(len(input_ids)):
+                prompt = input_ids[row][mask[row] == 1]
+                answer = out[row, input_ids.shape[1]:]
+                stops = (answer == tokenizer.eos_token_id).nonzero()
+                if len(stops):
+                    answer, ended = answer[: int(stops[0]) + 1], True
+                full = torch.cat([prompt, answer])[None]
+                logps = [F.log_softmax(m(full).logits[0, len(prompt) - 1:-1], dim=-1).gather(-1, answer[:, None]).sum()
+                         for m in (policy, ref_model)]
+                kls.append((logps[0] - logps[1]).item())
+                lengths.append(len(answer))
+    assert padded and ended, "the prompts must need padding and some answer must end early"
+    assert kl == pytest.approx(sum(kls) / len(kls), abs=1e-4) and abs(kl) > 0.1
+    assert length == sum(lengths) / len(lengths)
+    assert lab["sampled_kl_and_length"](ref_model, prompts, batch_size=3)[0] == pytest.approx(0, abs=1e-6)
