@@ -19,3 +19,33 @@ def run_cells(stem: str, cell_ids: list[str], namespace: dict) -> dict:
     for cell_id in cell_ids:
         exec(compile(cell_source(stem, cell_id), f"<{stem} cell {cell_id}>", "exec"), namespace)
     return namespace
+
+
+def lab_code(stem: str) -> str:
+    """Every code cell of a lab, joined, without comments (a comment may name what the code no longer does)."""
+    import re
+
+    nb = nbformat.read(LABS / f"{stem}.ipynb", as_version=4)
+    return re.sub(r"#[^\n]*", "", "\n".join(c.source for c in nb.cells if c.cell_type == "code"))
+
+
+def calls(code: str, opening: str) -> list[str]:
+    """The text of each call in ``code`` that starts with ``opening`` (``"model.generate("``), to its parenthesis."""
+    found, start = [], code.find(opening)
+    while start >= 0:
+        depth, end = 0, len(code) - 1
+        for end in range(start + len(opening) - 1, len(code)):
+            depth += {"(": 1, ")": -1}.get(code[end], 0)
+            if depth == 0:
+                break
+        found.append(code[start:end + 1])
+        start = code.find(opening, end)
+    return found
+
+
+def model_loads(code: str) -> list[str]:
+    """Every ``AutoModel...from_pretrained(...)`` call of the code."""
+    import re
+
+    return [call for opening in sorted(set(re.findall(r"AutoModel\w*\.from_pretrained\(", code)))
+            for call in calls(code, opening)]

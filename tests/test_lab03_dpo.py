@@ -4,11 +4,13 @@ batched KL estimate scores every sampled answer as an unpadded one-prompt call w
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import failure_of, lab_defaults, results_of
-from lab_cells import run_cells
+from lab_cells import calls, lab_code, model_loads, run_cells
 
 import labhelpers
 from labhelpers import training
@@ -107,3 +109,15 @@ def test_batched_kl_estimate_scores_each_sampled_answer_as_an_unpadded_call_woul
     assert kl == pytest.approx(sum(kls) / len(kls), abs=1e-4) and abs(kl) > 0.1
     assert length == sum(lengths) / len(lengths)
     assert lab["sampled_kl_and_length"](ref_model, prompts, batch_size=3)[0] == pytest.approx(0, abs=1e-6)
+
+
+def test_models_load_in_float32_train_through_training_train_and_decode_with_explicit_configs():
+    """Defect 13: transformers 5 loads a checkpoint in its own dtype, so every model of the lab says float32 (the
+    trainer's mixed precision computes in 16 bits on top of fp32 weights); every run goes through training.train;
+    every generate call passes a complete GenerationConfig (greedy, or the model's own distribution)."""
+    code = lab_code("03_dpo")
+    loads = model_loads(code)
+    assert len(loads) == 5 and all("dtype=torch.float32" in call for call in loads), loads
+    assert not re.search(r"\w*trainer\w*\.train\(\)", code) and code.count("training.train(") == 2
+    generates = calls(code, ".generate(")
+    assert generates and all("generation_config=" in call and "do_sample" not in call for call in generates)

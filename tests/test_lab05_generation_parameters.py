@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import checks_of, failure_of, results_of
-from lab_cells import run_cells
+from lab_cells import lab_code, model_loads, run_cells
 
 
 @pytest.mark.notebook
@@ -57,3 +57,11 @@ def test_greedy_stays_the_arg_max_for_a_model_whose_generation_config_asks_for_s
         for _ in range(len(lab["greedy_ids"])):
             ids = torch.cat([ids, lab["model"](ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     assert lab["greedy_ids"].tolist() == ids[0, lab["inputs"].input_ids.shape[1]:].tolist()
+
+
+def test_the_model_loads_in_float32_with_neutral_greedy_generation_defaults_before_any_generate():
+    code = lab_code("05_generation_parameters")
+    loads = model_loads(code)
+    assert loads and all("dtype=torch.float32" in call for call in loads), loads
+    defaults = code.index("model.generation_config = training.greedy_generation_config(")
+    assert defaults < code.index(".generate(")

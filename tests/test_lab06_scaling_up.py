@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import checks_of, results_of
-from lab_cells import cell_source, run_cells
+from lab_cells import calls, cell_source, lab_code, model_loads, run_cells
 
 import labhelpers
 
@@ -106,3 +106,13 @@ def test_the_qlora_cell_trains_fp32_adapters_through_training_train():
     assert created < cast < trained
     assert "trainable_dtypes(qtrainer.model)" in source and ".train()" not in source
     assert "dtype=cfg.torch_dtype" in source, "the 4-bit base's other weights: an explicit dtype"
+
+
+def test_models_load_in_an_explicit_dtype_train_through_training_train_and_decode_greedily():
+    code = lab_code(STEM)
+    loads = model_loads(code)
+    assert len(loads) >= 4 and all("dtype=" in call for call in loads), [c for c in loads if "dtype=" not in c]
+    assert ".train()" not in code and code.count("training.train(") == 3, "full FT, LoRA and QLoRA"
+    generates = calls(code, ".generate(")
+    assert generates and all("generation_config=greedy" in call for call in generates), generates
+    assert "greedy = training.greedy_generation_config(" in code
