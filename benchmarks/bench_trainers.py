@@ -38,11 +38,11 @@ def _losses(trainer) -> list[float]:
 def reward_checkpointing(repeats: int, steps: int) -> dict:
     import datasets
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from trl import RewardTrainer
+    from trl import RewardConfig, RewardTrainer
 
     from labhelpers import lab_config, prepare_lab, reward, set_seed
     from labhelpers.data import load_pairwise
-    from labhelpers.training import reward_args
+    from labhelpers.training import checkpointing_field, reward_args
 
     cfg = lab_config("02", "tiny", quiet=True)
     prepare_lab(cfg)
@@ -61,7 +61,8 @@ def reward_checkpointing(repeats: int, steps: int) -> dict:
             timer = StepTimer()
             with tempfile.TemporaryDirectory() as out:
                 args = reward_args(cfg, output_dir=out, max_steps=steps, eval_strategy="no", eval_on_start=False,
-                                   logging_steps=1, disable_tqdm=True, activation_checkpointing=checkpointing)
+                                   logging_steps=1, disable_tqdm=True,
+                                   **{checkpointing_field(RewardConfig): checkpointing})
                 trainer = RewardTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
                                         callbacks=[timer])
                 trainer.train()

@@ -386,5 +386,6 @@ def load_saved_reward_model(profile: str, device="cpu", root: str = ""):
             f"No reward model from lab 02 at {os.path.abspath(folder)}. Run labs/02_reward_modeling.ipynb first "
             f"(profile {profile!r}, in the same folder as this lab; it saves the model there), or set "
             "REWARD_SOURCE = \"classifier\" to score with the sentiment classifier.")
-    model = AutoModelForSequenceClassification.from_pretrained(folder).to(device).eval()
+    # float32 whatever the device: the scores are compared with lab 02's, and autocast does the half precision
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).to(device).eval()
     return model, AutoTokenizer.from_pretrained(folder)

@@ -246,6 +246,8 @@ def test_collator_and_trl_completion_only_loss_give_identical_labels(tok, tmp_pa
     from transformers import OPTConfig, OPTForCausalLM
     from trl import SFTConfig, SFTTrainer
 
+    from labhelpers.training import checkpointing_field
+
     rows = [WITH_INPUT, NO_INPUT, LONG, {**WITH_INPUT, "input": "a b c d e", "output": "e d c b a"},
             {**NO_INPUT, "instruction": "Write the alphabet from a to e.", "output": "a b c d e"}]
     max_length = 48
@@ -258,7 +260,7 @@ def test_collator_and_trl_completion_only_loss_give_identical_labels(tok, tmp_pa
                                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
                                      eos_token_id=tok.eos_token_id))
     args = SFTConfig(output_dir=str(tmp_path), max_length=max_length, completion_only_loss=True, report_to="none",
-                     use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False)
+                     use_cpu=True, bf16=False, fp16=False, **{checkpointing_field(SFTConfig): False})
     trainer = SFTTrainer(model=model, args=args, processing_class=tok,
                          train_dataset=Dataset.from_list([to_prompt_completion(r) for r in rows]))
     prepared = list(trainer.train_dataset)
