@@ -201,6 +201,26 @@ def cpu_autocast_dtype() -> str | None:
     return CPU_AUTOCAST_VALUES[value.lower()]
 
 
+GPU_AUTOCAST_VARIABLE = "LABS_GPU_AUTOCAST"
+GPU_AUTOCAST_VALUES = {"fp16": "float16", "bf16": "bfloat16"}
+
+
+def gpu_autocast_dtype() -> str | None:
+    """The dtype ``LABS_GPU_AUTOCAST`` asks for on a CUDA GPU, or None when it is unset (the GPU's own choice).
+
+    ``fp16`` runs a bf16-capable GPU as a T4 runs: fp16 autocast under the gradient scaler. The prepared GPU
+    command (``benchmarks/gpu_t4.sh``) sets it, with the allocator capped at a T4's memory.
+    """
+    value = os.environ.get(GPU_AUTOCAST_VARIABLE, "").strip().lower()
+    if not value:
+        return None
+    if value not in GPU_AUTOCAST_VALUES:
+        raise ValueError(f"The environment variable {GPU_AUTOCAST_VARIABLE}={value!r} is not a value it takes: set it "
+                         f"to {' or '.join(repr(v) for v in GPU_AUTOCAST_VALUES)} or leave it unset (bf16 where the "
+                         "GPU has it natively, else fp16).")
+    return GPU_AUTOCAST_VALUES[value]
+
+
 def resolve_device_dtype(profile: str = "full", device: str | None = None) -> tuple[str, str]:
     """The device and dtype a lab trains in.
 
@@ -209,11 +229,13 @@ def resolve_device_dtype(profile: str = "full", device: str | None = None) -> tu
     assume fp32) unless ``device="cuda"`` asks for the GPU. An explicit ``device`` always wins.
 
     On the CPU, ``LABS_CPU_AUTOCAST=bf16`` makes the dtype ``"bfloat16"`` (:func:`cpu_autocast_dtype`): the
-    half-precision rehearsal (``labhelpers rehearse --half-precision``) runs the labs that way.
+    half-precision rehearsal (``labhelpers rehearse --half-precision``) runs the labs that way. On a GPU,
+    ``LABS_GPU_AUTOCAST=fp16`` (:func:`gpu_autocast_dtype`) asks for a T4's fp16 on any GPU.
     """
     import torch
 
     autocast = cpu_autocast_dtype()  # checked whatever the device, so a wrong value is never silently ignored
+    gpu_autocast = gpu_autocast_dtype()
     if device is None:
         device = "cuda" if profile == "full" and torch.cuda.is_available() else "cpu"
     device = str(device).strip().lower()
@@ -224,7 +246,7 @@ def resolve_device_dtype(profile: str = "full", device: str | None = None) -> tu
     if not torch.cuda.is_available():
         raise ValueError("DEVICE='cuda' was asked for, but torch sees no CUDA GPU (torch.cuda.is_available() is "
                          "False). Use DEVICE=None, or install a CUDA build of torch on a machine with a GPU.")
-    return "cuda", "bfloat16" if native_bf16() else "float16"
+    return "cuda", gpu_autocast or ("bfloat16" if native_bf16() else "float16")
 
 
 # Kept for `labhelpers doctor`: a one-line answer to "can this machine reach the Hub?".

@@ -411,3 +411,15 @@ def test_auto_on_a_gpu_stops_on_a_hub_error_instead_of_running_tiny(busy_hub, gp
     model = "gpt2" if statuses else "nobody/none"
     with pytest.raises(HubUnavailableError, match=model):
         lab_config("05", "auto", quiet=True, MODEL_NAME=model)
+
+
+def test_labs_gpu_autocast_runs_an_a100_as_a_t4(gpu, monkeypatch):
+    """The prepared GPU command's fp16 on a bf16-native GPU; a wrong value is named, never ignored."""
+    gpu("A100")
+    assert resolve_device_dtype("full") == ("cuda", "bfloat16")
+    monkeypatch.setenv("LABS_GPU_AUTOCAST", "fp16")
+    assert resolve_device_dtype("full") == ("cuda", "float16")
+    assert resolve_device_dtype("tiny") == ("cpu", "float32")  # the CPU keeps float32
+    monkeypatch.setenv("LABS_GPU_AUTOCAST", "fp8")
+    with pytest.raises(ValueError, match="LABS_GPU_AUTOCAST='fp8'.*'fp16' or 'bf16'"):
+        resolve_device_dtype("full")
