@@ -85,8 +85,12 @@ _H200_HOW = ("peak torch.cuda.max_memory_allocated on an NVIDIA H200 at the lab'
              "sequences filled to max_length, fp16 autocast as on a T4), random-weight models of the real sizes, "
              "with hand-written training steps, not the lab's trainers (benchmarks/gpu_full_profile.py, "
              "an earlier version)")
-
-
+# Labs 01 and 03 train causal LMs: the earlier hand-written step materialised the full-vocabulary logits of every
+# position, which the lab's trainers do not, so its measured peak is an upper bound on the lab's, not the lab's.
+_H200_LOGITS_HOW = ("an upper bound, not the lab's own peak: measured on an NVIDIA H200 at the lab's full-profile "
+                    "shapes in fp16 autocast with an earlier hand-written training step that materialised the "
+                    "full-vocabulary logits of every position, which the lab's TRL trainer does not "
+                    "(benchmarks/gpu_full_profile.py measures the trainer itself, not yet run on a GPU)")
 T4_METHOD = ("training FLOPs (6·N per trained token, 2·N per frozen forward token, sequences filled to max_length) "
              "at an achieved 5–15 TFLOP/s in fp16, plus generation and evaluation, plus 3 min to download and load "
              "(labhelpers.hardware.t4_minutes)")
@@ -106,11 +110,11 @@ class LabHardware:
 
 HARDWARE: dict[str, LabHardware] = {
     "01_instruction_tuning": LabHardware(Figure(24.9, 24.9, "s", True, _TINY_HOW), _t4("01_instruction_tuning"),
-                                         Figure(9.9, 9.9, "GiB", True, _H200_HOW)),
+                                         Figure(9.9, 9.9, "GiB", False, _H200_LOGITS_HOW)),
     "02_reward_modeling": LabHardware(Figure(22.1, 22.1, "s", True, _TINY_HOW), _t4("02_reward_modeling"),
                                       Figure(8.3, 8.3, "GiB", True, _H200_HOW)),
     "03_dpo": LabHardware(Figure(20.2, 20.2, "s", True, _TINY_HOW), _t4("03_dpo"),
-                          Figure(13.1, 13.1, "GiB", True, _H200_HOW)),
+                          Figure(13.1, 13.1, "GiB", False, _H200_LOGITS_HOW)),
     "04_ppo_rlhf": LabHardware(Figure(30.2, 30.2, "s", True, _TINY_HOW), _t4("04_ppo_rlhf"),
                                Figure(4.5, 4.5, "GiB", True, _H200_HOW + "; the PPO part only")),
     "05_generation_parameters": LabHardware(
@@ -121,7 +125,8 @@ HARDWARE: dict[str, LabHardware] = {
                                       "two launched runs included (labhelpers run 06 --profile tiny)"),
         _t4("06_scaling_up"),
         Figure(6, 6, "GiB", False, "QLoRA: a 4-bit base (0.5 byte per parameter), fp16 LoRA weights with their "
-                                   "gradients and AdamW states, and activations of 8 × 512 tokens; not yet measured")),
+                                   "gradients and AdamW states, and activations of 8 × 512 tokens; not yet measured "
+                                   "(benchmarks/gpu_t4.sh measures it on a GPU)")),
 }
 
 START, END = "<!-- hardware:start -->", "<!-- hardware:end -->"
