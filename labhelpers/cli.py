@@ -68,8 +68,10 @@ USED_APIS = [
     ("trl", "DPOTrainer"), ("trl", "DPOConfig"), ("trl", "GRPOTrainer"), ("trl", "GRPOConfig"),
     ("transformers", "pipeline"), ("transformers", "AutoModelForCausalLM"),
     ("transformers", "AutoModelForSequenceClassification"), ("transformers", "GenerationConfig"),
-    ("datasets", "load_dataset"), ("sacrebleu", "corpus_bleu"), ("papermill", "execute_notebook"),
+    ("datasets", "load_dataset"), ("sacrebleu", "corpus_bleu"),
 ]
+# The course tooling's ([course] extra: `labhelpers run`, `rehearse`, `grade`), which a Colab install lacks on purpose
+COURSE_APIS = [("papermill", "execute_notebook")]
 USED_FIELDS = [
     ("trl", "SFTConfig", "max_length"), ("trl", "SFTConfig", "completion_only_loss"),
     ("trl", "DPOConfig", "beta"), ("trl", "DPOConfig", "precompute_ref_log_probs"),
@@ -106,10 +108,16 @@ def _has_field(module: str, cls: str, name: str) -> bool:
     return name in {f.name for f in dataclasses.fields(klass)}
 
 
-def doctor_report() -> tuple[list[str], bool]:
-    """Lines of the doctor's report, and whether everything the labs need is in place."""
+def doctor_report(trainer_profiles: tuple[str, ...] = ("tiny",)) -> tuple[list[str], bool]:
+    """Lines of the doctor's report, and whether everything the labs need is in place.
+
+    Besides the environment (versions, device, profile, Hub, cache) and the library APIs the labs use, it
+    compares every runtime dependency with the labs' requirement and the versions CI tested, and builds every
+    lab's trainer configs (:mod:`labhelpers.doctor`); each problem comes with its fix, listed again at the end.
+    """
     import torch
 
+    from . import doctor
     from .records import versions
     from .tiny import RECIPES, cache_dir, zoo_path
 
@@ -135,6 +143,10 @@ def doctor_report() -> tuple[list[str], bool]:
         present = _has_field(module, cls, name)
         ok &= present
         lines += [f"  {'ok     ' if present else 'MISSING'} {module}.{cls}({name}=...)"]
+    for module, attr in COURSE_APIS:
+        present = _has(module, attr)
+        lines += [f"  {'ok     ' if present else 'absent '} {module}.{attr} (course tooling only: "
+                  f"{'installed' if present else 'pip install labhelpers[course] for labhelpers run/grade'})"]
     lines += ["old-course APIs (gone today) and their replacements:"]
     for module, attr, instead in GONE_APIS:
         state = "still present" if _has(module, attr) else "gone"
@@ -142,13 +154,26 @@ def doctor_report() -> tuple[list[str], bool]:
     for module, cls, name, instead in GONE_FIELDS:
         state = "still accepted" if _has_field(module, cls, name) else "gone"
         lines += [f"  {module}.{cls}({name}=...): {state} -> use {instead}="]
+
+    version_lines, findings = doctor.version_problems()
+    lines += ["runtime dependencies (installed, required, tested in CI):", *version_lines]
+    config_lines, config_findings = doctor.trainer_config_problems(trainer_profiles)
+    lines += [f"every lab's trainer configs, built as the labs build them ({', '.join(trainer_profiles)}):",
+              *config_lines]
+    findings += config_findings
+    if findings:
+        lines += ["problems and their fixes:" if any(f.fails for f in findings) else "notes:"]
+        for finding in findings:
+            lines += finding.lines()
+    ok &= not any(f.fails for f in findings)
     return lines, ok
 
 
 def _cmd_doctor(args) -> int:
     lines, ok = doctor_report()
     print("\n".join(lines))
-    print("\nall library APIs the labs use are present" if ok else "\nsome APIs the labs use are MISSING")
+    print("\neverything the labs use is in place" if ok
+          else "\nsome of what the labs use is MISSING or untested: see the PROBLEM lines and their fixes above")
     return 0 if ok else 1
 
 
@@ -221,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "stopped (default: none)")
     run.set_defaults(func=_cmd_run)
 
-    doc = sub.add_parser("doctor", help="versions, device, cache, Hub access, library APIs")
+    doc = sub.add_parser("doctor", help="versions (against the tested ones), device, cache, Hub access, library "
+                                        "APIs, every lab's trainer configs; each problem with its fix")
     doc.set_defaults(func=_cmd_doctor)
 
     grd = sub.add_parser("grade", help="grade executed notebooks: gradebook.csv, grades.json, report.md")

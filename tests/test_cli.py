@@ -92,3 +92,100 @@ def test_doctor_reports_versions_device_cache_hub_and_apis(monkeypatch):
                    "ok      trl.SFTTrainer", "trl.PPOTrainer: gone -> use labhelpers.ppo.PPOTrainer",
                    "evaluation_strategy=...): gone -> use eval_strategy="):
         assert needle in text
+
+
+def _fake_versions(monkeypatch, **fake):
+    """importlib.metadata.version answers ``fake`` for the named distributions (the libraries are imported first,
+    so their own import-time version checks saw the real ones)."""
+    import importlib.metadata
+
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
+
+    real = importlib.metadata.version
+
+    def version(name):
+        key = name.lower().replace("-", "_")
+        if key in fake:
+            if fake[key] is None:
+                raise importlib.metadata.PackageNotFoundError(name)
+            return fake[key]
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+
+
+def _spec(name):
+    """pyproject's requirement of ``name``, lower bound first: '>=5.0,<6'."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    req = next(Requirement(d) for d in project["dependencies"] if Requirement(d).name == name)
+    return ",".join(sorted((str(s) for s in req.specifier), key=lambda s: not s.startswith(">")))
+
+
+def test_doctor_names_a_too_old_package_and_its_fix(monkeypatch, capsys):
+    """transformers 4.57 (below the labs' lower bound): a PROBLEM line naming it, the pip command that fixes it,
+    and a non-zero exit. The doctor before issue 22 printed the version and said all was well."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _fake_versions(monkeypatch, transformers="4.57.0")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    spec = _spec("transformers")
+    assert f"PROBLEM transformers: 4.57.0 is older than the labs need ({spec})" in out
+    assert f'fix: pip install "transformers{spec}"' in out
+
+
+def test_doctor_names_a_missing_package(monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _fake_versions(monkeypatch, sacrebleu=None)
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM sacrebleu: not installed" in out
+    assert f'fix: pip install "sacrebleu{_spec("sacrebleu")}"' in out
+
+
+def test_doctor_notes_a_version_newer_than_anything_tested_without_failing(monkeypatch):
+    from labhelpers import doctor, versions
+
+    monkeypatch.setattr(doctor, "installed_version",
+                        lambda name: "1.99.0" if name == "accelerate" else doctor.metadata.version(name))
+    _, findings = doctor.version_problems()
+    (note,) = [f for f in findings if f.package == "accelerate"]
+    assert not note.fails and "newer than anything CI tested" in note.problem
+    assert note.fix.endswith(f'pip install "accelerate=={versions.NEWEST["accelerate"]}" (the tested version)')
+
+
+def test_doctor_reports_a_trainer_config_the_installed_libraries_reject(monkeypatch, capsys):
+    """What transformers 5.15 did to labs 01-04 and 06: a config field the installed TrainingArguments lacks.
+    The doctor builds every lab's trainer configs and names the lab, the builder, the error and the fix."""
+    import trl
+
+    class SFTConfigOf515(trl.SFTConfig):
+        def __init__(self, **kwargs):
+            raise TypeError("SFTConfig.__init__() got an unexpected keyword argument 'activation_checkpointing'")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(trl, "SFTConfig", SFTConfigOf515)
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert ("PROBLEM lab 01: sft_args (tiny): TypeError: SFTConfig.__init__() got an unexpected keyword argument "
+            "'activation_checkpointing'") in out
+    assert "PROBLEM lab 06: chat_sft_args (tiny)" in out
+    assert 'fix: install the versions CI tested: "transformers==' in out
+    assert "lab 02" not in out.split("problems and their fixes:")[1], "RewardConfig still builds"
+
+
+def test_doctor_does_not_count_the_course_tooling_a_colab_install_lacks(monkeypatch):
+    """papermill belongs to the [course] extra, which the setup cell does not install: its absence is no problem."""
+    import labhelpers.cli as cli
+
+    real = cli._has
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(cli, "_has", lambda module, attr: module != "papermill" and real(module, attr))
+    lines, ok = doctor_report()
+    assert ok, "\n".join(lines)
+    assert any(line.startswith("  absent  papermill.execute_notebook (course tooling only") for line in lines)
