@@ -1,6 +1,6 @@
 """``labhelpers`` command line: run the labs, check the environment, grade, make student versions.
 
-    labhelpers run [LAB ...] [--profile P] [--out DIR] [-p NAME VALUE ...]
+    labhelpers run [LAB ...] [--profile P] [--out DIR] [-p NAME VALUE ...] [--labs-dir DIR] [--kernel K] [--cwd DIR]
     labhelpers doctor
     labhelpers grade PATH ... [--out DIR] [--rerun] [--timeout S] [--profile P] [--expect-versions V]
                              [--reference PATH] [--export gradescope,canvas]
@@ -30,12 +30,13 @@ def _cmd_run(args) -> int:
     else:  # each lab resolves "auto" itself: on a GPU it needs that lab's models in the cache or on the Hub
         profile = "auto"
     try:
-        notebooks = lab_notebooks(args.labs)
+        notebooks = lab_notebooks(args.labs, folder=Path(args.labs_dir) if args.labs_dir else None)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not notebooks:
-        print("error: no lab notebooks found (set LABS_DIR to the labs/ folder).", file=sys.stderr)
+        print("error: no lab notebooks found (give --labs-dir, or set LABS_DIR to the labs/ folder).",
+              file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -48,7 +49,8 @@ def _cmd_run(args) -> int:
     for nb in bar:
         bar.set_postfix_str(nb.stem)
         run = execute_lab(nb, out / nb.name, parameters=parameters, timeout=args.timeout,
-                          hard_timeout=args.hard_timeout)
+                          hard_timeout=args.hard_timeout, kernel_name=args.kernel,
+                          cwd=Path(args.cwd) if args.cwd else None)
         runs.append(run)
         bar.write(f"{nb.stem}: {run.status} in {run.seconds:.0f} s "
                   f"({run.checks_passed}/{run.checks_total} checks)" + (f" -- {run.error}" if run.error else ""))
@@ -244,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hard-timeout", type=float, default=None,
                      help="seconds for a whole lab, kernel start included; past it every process of the run is "
                           "stopped (default: none)")
+    run.add_argument("--labs-dir", default=None,
+                     help="the folder holding the lab notebooks (default: $LABS_DIR, else labs/ beside the package)")
+    run.add_argument("--kernel", default=None,
+                     help="the Jupyter kernel to run the labs in (default python3), e.g. one of another environment")
+    run.add_argument("--cwd", default=None,
+                     help="the kernel's working folder (default: the --out folder)")
     run.set_defaults(func=_cmd_run)
 
     doc = sub.add_parser("doctor", help="versions (against the tested ones), device, cache, Hub access, library "

@@ -189,3 +189,24 @@ def test_doctor_does_not_count_the_course_tooling_a_colab_install_lacks(monkeypa
     lines, ok = doctor_report()
     assert ok, "\n".join(lines)
     assert any(line.startswith("  absent  papermill.execute_notebook (course tooling only") for line in lines)
+
+
+def test_run_passes_the_labs_folder_kernel_and_working_folder_through(tmp_path, monkeypatch):
+    """What the Colab lane needs: notebooks from a folder of its own, a kernel of another venv, its own cwd."""
+    import labhelpers.execute as execute
+
+    labs = tmp_path / "copied"
+    labs.mkdir()
+    _lab(labs, "05_generation_parameters", "pass")
+    seen = []
+
+    def fake_execute_lab(nb, out, **kwargs):
+        seen.append((nb, kwargs["kernel_name"], kwargs["cwd"]))
+        return execute.LabRun(lab=nb.stem, status="passed", seconds=0.0, output=str(out), checks_total=1,
+                              checks_passed=1)
+
+    monkeypatch.delenv("LABS_DIR", raising=False)
+    monkeypatch.setattr(execute, "execute_lab", fake_execute_lab)
+    assert main(["run", "--labs-dir", str(labs), "--kernel", "colab-lane", "--cwd", str(labs),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert seen == [(labs / "05_generation_parameters.ipynb", "colab-lane", labs)]
