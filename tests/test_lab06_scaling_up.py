@@ -81,7 +81,7 @@ def test_assistant_loss_batch_by_batch_equals_the_whole_set_computation():
     conversations, tokenizer = lab["test_conversations"], lab["tokenizer"]
     lengths = [len(tokenizer.apply_chat_template(c["messages"], tokenize=True, return_dict=True)["input_ids"])
                for c in conversations]
-    assert max(lengths) > 1.5 * min(lengths) and len(conversations) > lab["eval_batch"], "padding must matter"
+    assert max(lengths) >= 1.5 * min(lengths) and len(conversations) > lab["eval_batch"], "padding must matter"
     model = AutoModelForCausalLM.from_pretrained(cfg.model_name, dtype=torch.float32)
     adapted = get_peft_model(AutoModelForCausalLM.from_pretrained(cfg.model_name, dtype=torch.float32),
                              LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))

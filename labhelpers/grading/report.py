@@ -12,7 +12,7 @@ import csv
 import json
 from collections import Counter
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .score import VERSIONED, Expectation, Grade, fmt, major_minor, num
@@ -56,7 +56,7 @@ def write_gradebook(grades: list[Grade], path: Path) -> None:
 
 def write_json(grades: list[Grade], path: Path, expect: Expectation, reference: dict, rerun: bool,
                sandbox: dict | None) -> None:
-    doc = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"), "rerun": rerun,
+    doc = {"generated": datetime.now(UTC).isoformat(timespec="seconds"), "rerun": rerun,
            "expected": {"profile": expect.profile, "versions": expect.versions or "any", "source": expect.source,
                         "profiles_seen": expect.profiles_seen, "reference": reference or None},
            "sandbox": sandbox, "statuses": STATUSES,
