@@ -373,37 +373,16 @@ def test_ppo_trainer_stops_at_a_non_finite_loss_before_it_reaches_the_weights():
 LABS_USING_THE_HELPERS = ["01_instruction_tuning", "02_reward_modeling", "04_ppo_rlhf"]  # the others: their owner's
 
 
-def _code_of(stem: str) -> str:
-    import json
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "labs" / f"{stem}.ipynb"
-    return "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
-
-
-def _calls(code: str, opening: str) -> list[str]:
-    """The text of each call that starts with ``opening`` (up to its closing parenthesis)."""
-    calls, start = [], code.find(opening)
-    while start >= 0:
-        depth, i = 0, start + len(opening) - 1
-        for i in range(start + len(opening) - 1, len(code)):
-            depth += {"(": 1, ")": -1}.get(code[i], 0)
-            if depth == 0:
-                break
-        calls.append(code[start:i + 1])
-        start = code.find(opening, i)
-    return calls
-
-
 @pytest.mark.parametrize("stem", LABS_USING_THE_HELPERS)
 def test_labs_load_models_in_an_explicit_dtype_and_train_through_training_train(stem):
     import re
 
-    code = re.sub(r"#[^\n]*", "", _code_of(stem))  # without comments (they may name trainer.train())
-    openings = set(re.findall(r"AutoModel\w*\.from_pretrained\(", code))
-    model_loads = [call for opening in openings for call in _calls(code, opening)]
-    model_loads += [c for c in _calls(code, "pipeline(") if re.search(r"model=(cfg\.|\")", c)]  # a name, not a model
-    assert model_loads, stem
-    assert [c for c in model_loads if "dtype=" not in c] == [], f"{stem}: a model loads without an explicit dtype"
+    from lab_cells import calls, lab_code, model_loads
+
+    code = lab_code(stem)  # without comments (they may name trainer.train())
+    loads = model_loads(code)
+    loads += [c for c in calls(code, "pipeline(") if re.search(r"model=(cfg\.|\")", c)]  # a name, not a model
+    assert loads, stem
+    assert [c for c in loads if "dtype=" not in c] == [], f"{stem}: a model loads without an explicit dtype"
     assert not re.search(r"\w*trainer\w*\.train\(\)", code), f"{stem}: a trainer.train() outside training.train"
     assert "do_sample=False" not in code, f"{stem}: greedy decoding without training.greedy_generation_config"
