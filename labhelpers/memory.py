@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import threading
-import time
 from dataclasses import dataclass
 
 GIB = 1024**3
@@ -126,83 +124,103 @@ def memory_table(counts: list[ParameterCounts], base_bytes: float = 2.0):
 # --------------------------------------------------------------------------------------------------
 # Measuring
 # --------------------------------------------------------------------------------------------------
-def _release_freed_heap() -> None:
-    """Hand memory that Python and glibc hold but no longer use back to the system, so RSS counts live data.
-
-    glibc serves allocations below its mmap threshold (which it raises up to 32 MiB as big blocks are freed) from a
-    heap it keeps after ``free``: a later run would reuse that memory without RSS growing. A fixed threshold of
-    64 KiB sends every tensor-sized block to its own mapping, which ``free`` returns at once.
-    """
-    gc.collect()
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): RSS is then only an upper bound
-        pass
-
-
-def _current_bytes(device: str) -> int:
-    """What the device holds now: CUDA's allocated bytes on a GPU, the process's RSS on a CPU."""
+def _storages(tensors) -> dict[int, object]:
+    """The distinct storages behind some tensors, by address (a view and its base share one)."""
     import torch
 
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        return torch.cuda.memory_allocated()
-    import psutil
+    found = {}
+    for tensor in tensors:
+        if isinstance(tensor, torch.Tensor) and tensor.device.type != "meta":
+            storage = tensor.untyped_storage()
+            if storage.nbytes():
+                found[storage.data_ptr()] = storage
+    return found
 
-    return psutil.Process().memory_info().rss
+
+def _model_bytes(model) -> int:
+    """Bytes of a model's parameters and buffers, each storage counted once (tied weights share one)."""
+    return sum(s.nbytes() for s in _storages([*model.parameters(), *model.buffers()]).values())
+
+
+def _tensor_bytes_tracker():
+    """A ``TorchDispatchMode`` that keeps the bytes of the tensors its operations created and are still alive.
+
+    Every operation PyTorch runs in the block passes through ``__torch_dispatch__``. An output whose storage is not
+    one of the inputs' (an in-place update or a view allocates nothing) is a new allocation; a weak reference to its
+    storage subtracts its size when the storage is freed. This is what ``torch.cuda.memory_allocated`` counts on a
+    GPU, without the caching allocator's 512-byte rounding, and unlike the process's resident memory it does not
+    depend on what the allocator or other processes on the machine do.
+    """
+    import weakref
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class TensorBytes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.live = self.peak = 0
+            self._sizes: dict[int, int] = {}
+            self._refs: dict[int, weakref.ref] = {}
+
+        def _freed(self, address: int, ref) -> None:
+            if self._refs.get(address) is ref:
+                self.live -= self._sizes.pop(address)
+                del self._refs[address]
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            inputs = _storages(tree_leaves((args, kwargs)))
+            for address, storage in _storages(tree_leaves(out)).items():
+                size = storage.nbytes()
+                if address in self._sizes:  # a tracked storage resized in place
+                    self.live += size - self._sizes[address]
+                    self._sizes[address] = size
+                elif address not in inputs:
+                    ref = weakref.ref(storage, lambda r, a=address: self._freed(a, r))
+                    self._sizes[address], self._refs[address] = size, ref
+                    self.live += size
+            self.peak = max(self.peak, self.live)
+            return out
+
+    return TensorBytes()
 
 
 class PeakMemory:
-    """Peak memory above the starting point while the block runs: CUDA allocations on a GPU, RSS on a CPU.
+    """Peak memory the block allocates above what existed when it started.
 
-    On a CPU a thread samples the process's resident set size every millisecond; a peak shorter than that can be
-    missed, which for a training step (tens of milliseconds) only concerns the briefest temporaries.
+    On a GPU, CUDA's own count (``torch.cuda.max_memory_allocated``). On a CPU, the bytes of the tensors PyTorch
+    allocates in the block and keeps alive (:func:`_tensor_bytes_tracker`): the same count, made by watching every
+    operation. Memory a kernel uses internally without making a tensor of it is not seen on a CPU.
     """
 
-    def __init__(self, device: str = "cpu", interval: float = 0.001):
-        self.device, self.interval = device, interval
+    def __init__(self, device: str = "cpu"):
+        self.device = device
         self.peak_bytes = 0
 
     def __enter__(self) -> PeakMemory:
         import torch
 
-        _release_freed_heap()
+        gc.collect()
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-            self.start_bytes = _current_bytes(self.device)
+            self._start = torch.cuda.memory_allocated()
             return self
-        import psutil
-
-        self._process = psutil.Process()
-        self.start_bytes = _current_bytes(self.device)
-        self._peak = self.start_bytes
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
+        self._tracker = _tensor_bytes_tracker()
+        self._tracker.__enter__()
         return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._peak = max(self._peak, self._process.memory_info().rss)
-            time.sleep(self.interval)
 
     def __exit__(self, *exc) -> None:
         import torch
 
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
-            self.peak_bytes = torch.cuda.max_memory_allocated() - self.start_bytes
+            self.peak_bytes = torch.cuda.max_memory_allocated() - self._start
             return
-        self._stop.set()
-        self._thread.join()
-        self._peak = max(self._peak, self._process.memory_info().rss)
-        self.peak_bytes = self._peak - self.start_bytes
+        self._tracker.__exit__(*exc)
+        self.peak_bytes = self._tracker.peak
 
 
 def trainer_optimizer(parameters, learning_rate: float = 1e-4, optim: str | None = None):
@@ -238,9 +256,9 @@ def measure_training_peak(load_model, method: str, *, target_modules=None, r: in
     A plain loop on one fixed random batch, so that the peak is the model, its gradients, the optimizer states
     and one step's activations, with nothing of a trainer or a dataset in it. The optimizer is the one the
     labs' trainers use (:func:`trainer_optimizer`), unless ``make_optimizer(parameters)`` makes another. Loading
-    is measured by what it leaves resident, not by its peak: reading a checkpoint maps its file into memory and
-    converts its dtype, a transient that training never sees again (a bf16 file loaded in fp32 briefly holds
-    both copies).
+    is counted as what it leaves, the model's parameters and buffers, not by its peak: reading a checkpoint maps
+    its file into memory and converts its dtype, a transient that training never sees again (a bf16 file loaded
+    in fp32 briefly holds both copies).
     """
     import torch
 
@@ -248,8 +266,6 @@ def measure_training_peak(load_model, method: str, *, target_modules=None, r: in
     if make_optimizer is None:
         make_optimizer = trainer_optimizer
         _trainer_optimizer_settings(1e-4, None)  # imports transformers' Trainer now, not inside the measurement
-    _release_freed_heap()
-    start = _current_bytes(device)
     model = load_model().to(device)
     if method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -258,8 +274,8 @@ def measure_training_peak(load_model, method: str, *, target_modules=None, r: in
                                                  target_modules=list(target_modules), task_type="CAUSAL_LM"))
     elif method != "full":
         raise ValueError(f"measure_training_peak measures 'full' or 'lora', not {method!r}.")
-    with PeakMemory(device) as peak:  # starts from the loaded model, transients released
-        loaded = peak.start_bytes - start
+    loaded = _model_bytes(model)
+    with PeakMemory(device) as peak:
         model.train()
         trained = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(trained)
@@ -269,5 +285,5 @@ def measure_training_peak(load_model, method: str, *, target_modules=None, r: in
             optimizer.step()
             optimizer.zero_grad(set_to_none=False)  # keep the gradients allocated, as during a step
     del model, optimizer, ids, trained
-    _release_freed_heap()
+    gc.collect()
     return loaded + peak.peak_bytes

@@ -39,7 +39,7 @@ def test_tiny_run_passes_every_check_and_learns(executed_lab):
     assert checks["merged_matches_adapter"]["value"] < 1e-3
     assert checks["ddp_matches_one_process"]["value"] < 1e-3 and checks["same_global_batch"]["value"] == 16
     measured = results["memory_measured"]
-    assert 0.9 <= measured["probe full"] <= 1.25 and 0.9 <= measured["probe lora"] <= 1.25
+    assert 1.0 <= measured["probe full"] <= 1.2 and 1.0 <= measured["probe lora"] <= 1.2  # plus activations
     worst = max(abs(measured[f"probe {method}"] - 1) for method in ("full", "lora"))
     assert checks["memory_formula_within_25pct"]["value"] == pytest.approx(worst, abs=2e-5), "compared unrounded"
     table = results["memory_table_gib"]
