@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from labhelpers.execute import run_notebook
+from labhelpers.course.runner import run_notebook
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 

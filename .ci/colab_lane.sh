@@ -149,12 +149,12 @@ EOF
     "$harness" "$root/.ci/colab_kernel_probe.py" --kernel colab-lane --cwd "$work" --venv "$venv" --out "$lane/probe"
 
     stamp "labhelpers doctor under Colab's versions, from $work"
-    (cd "$work" && "$venv/bin/python" -m labhelpers.cli doctor | sed -n '/^runtime dependencies/,$p')
+    (cd "$work" && "$venv/bin/python" -m labhelpers.course.cli doctor | sed -n '/^runtime dependencies/,$p')
 
     stamp "executing the labs (PROFILE auto) from $work"
     local status=0
     # shellcheck disable=SC2086
-    "$harness" -m labhelpers.cli run ${COLAB_LANE_LABS:-} --labs-dir "$work" --kernel colab-lane --cwd "$work" \
+    "$harness" -m labhelpers.course.cli run ${COLAB_LANE_LABS:-} --labs-dir "$work" --kernel colab-lane --cwd "$work" \
         --out "$work/executed" || status=$?
     "$harness" - "$work/executed/summary.json" <<'EOF'
 import json, sys

@@ -5,7 +5,7 @@
     python benchmarks/bench_grading.py --n 100 --repeat 5 --mode api
 
 Makes ``--n`` copies of the notebook (``student000_<lab>.ipynb``, ...) in a temporary folder, then times the
-whole command (``--mode cli``: a fresh ``python -m labhelpers.cli grade``, imports included, as an instructor
+whole command (``--mode cli``: a fresh ``python -m labhelpers.course.cli grade``, imports included, as an instructor
 runs it) or the library call (``--mode api``) ``--repeat`` times, and prints each time and the median.
 Exits 1 when the median is over ``--budget`` seconds.
 """
@@ -102,12 +102,12 @@ def run(n: int = 100, repeat: int = 5, mode: str = "cli", notebook: str | None =
             out = tmp / f"grades{r}"
             started = time.perf_counter()
             if mode == "cli":
-                done = subprocess.run([sys.executable, "-m", "labhelpers.cli", "grade", str(subs), "--out", str(out)],
+                done = subprocess.run([sys.executable, "-m", "labhelpers.course.cli", "grade", str(subs), "--out", str(out)],
                                       capture_output=True, text=True)
                 if done.returncode != 0:
                     raise RuntimeError(f"labhelpers grade failed:\n{done.stdout}\n{done.stderr}")
             else:
-                from labhelpers.grading import grade
+                from labhelpers.course.grading import grade
 
                 grade([subs], out)
             times.append(time.perf_counter() - started)

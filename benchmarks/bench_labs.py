@@ -2,7 +2,7 @@
 
     python benchmarks/bench_labs.py [LAB ...] [--repeats 3]
 
-Each run executes the lab through ``labhelpers.execute.execute_lab`` (papermill, what ``labhelpers run`` uses) in a
+Each run executes the lab through ``labhelpers.course.runner.execute_lab`` (papermill, what ``labhelpers run`` uses) in a
 fresh child process with a warm zoo cache. From the executed notebook's per-cell timings the wall time is split into
 
 * ``kernel_s``: starting the kernel and papermill's own work (wall time minus the time spent in cells);
@@ -64,7 +64,7 @@ def run_once(notebook: Path) -> dict:
 def child(notebook: str, executed: str) -> None:
     import resource
 
-    from labhelpers.execute import execute_lab
+    from labhelpers.course.runner import execute_lab
 
     run = execute_lab(Path(notebook), Path(executed), parameters={"PROFILE": "tiny"})
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux reports KiB
@@ -73,7 +73,7 @@ def child(notebook: str, executed: str) -> None:
 
 
 def run(labs: list[str] | None = None, repeats: int = 3) -> dict:
-    from labhelpers.execute import lab_notebooks
+    from labhelpers.course.runner import lab_notebooks
     from labhelpers.tiny import build_zoo
 
     build_zoo()  # measure the labs, not the one-off zoo build

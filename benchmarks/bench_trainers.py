@@ -27,8 +27,8 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from labhelpers.course.timing import StepTimer  # noqa: E402
 from labhelpers.reward import SENTIMENT_KWARGS, positive_rewards  # noqa: E402
-from labhelpers.timing import StepTimer  # noqa: E402
 
 
 def _losses(trainer) -> list[float]:

@@ -50,8 +50,8 @@ from transformers import (
 
 from labhelpers import reward, training
 from labhelpers.config import lab_config, resolve_lab
+from labhelpers.course.timing import StepTimer, sync
 from labhelpers.reward import SENTIMENT_KWARGS, positive_rewards
-from labhelpers.timing import StepTimer, sync
 from labhelpers.tiny import build_tokenizer
 
 LABS = ("01_instruction_tuning", "02_reward_modeling", "03_dpo", "04_ppo_rlhf", "05_generation_parameters")

@@ -133,7 +133,7 @@ def screenshot_html(html: str, width: int = 1000) -> bytes:
 
 def execute_labs(labs: list[str], out_dir: Path) -> None:
     """Run each lab headless in the tiny profile, offline (the kernels inherit this environment)."""
-    from labhelpers.execute import execute_lab
+    from labhelpers.course.runner import execute_lab
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("LABS_PROFILE", "tiny")

@@ -14,9 +14,9 @@
 * :mod:`labhelpers.losses`    Bradley–Terry and DPO losses written from their formulas
 * :mod:`labhelpers.training`  every lab's trainer settings (SFT, reward, DPO, PPO, GRPO configs), in one place
 * :mod:`labhelpers.records`   result and check records read by the tests and the grader
-* :mod:`labhelpers.execute`   headless execution of the labs (``labhelpers run``)
+* :mod:`labhelpers.course.runner`   headless execution of the labs (``labhelpers run``)
 * :mod:`labhelpers.quiet`     hides the known upstream warnings a learner cannot act on, each with its reason
-* :mod:`labhelpers.grading`, :mod:`labhelpers.student`  gradebook from executed notebooks, student versions
+* :mod:`labhelpers.course.grading`, :mod:`labhelpers.course.student`  gradebook from executed notebooks, student versions
 """
 
 from .config import LabConfig, lab_config, prepare_lab, resolve_profile

@@ -16,7 +16,8 @@ import warnings
 from dataclasses import fields
 from typing import Any
 
-from . import hardware, hub
+from . import hub
+from .course import hardware
 from .lab_configs import CONFIG_CLASSES, SET_BY_LAB_CONFIG, LabConfig, check_field, check_table
 
 PROFILES = ("auto", "tiny", "full")

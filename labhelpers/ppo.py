@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from .course.timing import sync
 from .sequences import (
     entropy_from_logits,
     left_pad,
@@ -42,7 +43,6 @@ from .sequences import (
     pad_id_for,
     position_ids_from_mask,
 )
-from .timing import sync
 
 
 # --------------------------------------------------------------------------------------------------

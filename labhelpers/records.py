@@ -19,7 +19,7 @@ executed notebook; the tests, ``labhelpers run`` and the grader all use it.
   ``"<"``, ``"=="``). Give it as ``direction=``, or it is inferred as the comparison that the recorded
   ``passed``, ``value`` and ``threshold`` satisfy, so that the grader can recompute ``passed`` and notice a
   record edited afterwards. ``None`` when value or threshold is not a single number.
-* **Points** come from :mod:`labhelpers.points` when it lists the check (the one place for every lab's points),
+* **Points** come from :mod:`labhelpers.course.points` when it lists the check (the one place for every lab's points),
   else from ``points=``.
 * **Code**: in a kernel, ``{"count": n, "cell": digest of cell n's source, "history": [digest of input 1, ...,
   input n - 1]}``, from IPython's input history (``In``): every input the kernel ran before, by execution
@@ -37,7 +37,7 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from .points import listed_points
+from .course.points import listed_points
 
 MIME = "application/vnd.labhelpers.record+json"
 SCHEMA_VERSION = 2
@@ -227,7 +227,7 @@ def record_check(name: str, passed: bool, *, value: Any = None, threshold: Any =
                  lab: str | None = None) -> None:
     """Record a named check. A failed check is shown in red and recorded; it never raises.
 
-    ``points``: used only when :mod:`labhelpers.points` does not list the check (default 1). ``direction``:
+    ``points``: used only when :mod:`labhelpers.course.points` does not list the check (default 1). ``direction``:
     the comparison of ``value`` with ``threshold`` that passes; inferred when not given (see the module).
     ``required=True`` marks a check without which the grader gives the notebook no points.
     """

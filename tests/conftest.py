@@ -8,7 +8,7 @@
 * **Records.** Each test starts with no lab/profile context and an empty record log, and whatever it sets
   is undone after it.
 * **Labs.** ``executed_lab("01")`` runs a lab at most once per test run (tiny profile, fresh kernel) and
-  every test that needs it reads the same :class:`labhelpers.execute.LabRun`. The labs the selected tests will
+  every test that needs it reads the same :class:`labhelpers.course.runner.LabRun`. The labs the selected tests will
   ask for start at the beginning of the run, ``$LABS_TEST_WORKERS`` at a time (default 2, the slowest first),
   each in a kernel of its own, while the other tests run; the tests that read them run last. A test's lab is
   the ``stem``/``lab`` it is parametrized with, the ``labs=`` of its ``notebook`` marker, or the NN of a
@@ -67,7 +67,7 @@ def load_benchmark(name: str):
 class LabExecutions:
     """Each (lab, parameters) executed at most once per test run, on a small pool of background threads.
 
-    Each execution is a child process (:func:`labhelpers.execute.execute_lab`), so the threads only wait. The
+    Each execution is a child process (:func:`labhelpers.course.runner.execute_lab`), so the threads only wait. The
     environment is the one of the run's start: a test that points ``LABHELPERS_CACHE`` at a folder of its own
     while a lab starts does not move that lab off the shared zoo.
     """
@@ -81,7 +81,7 @@ class LabExecutions:
 
     def submit(self, lab: str, **parameters) -> Future:
         from labhelpers.config import resolve_lab
-        from labhelpers.execute import execute_lab
+        from labhelpers.course.runner import execute_lab
 
         stem = resolve_lab(lab)
         key = (stem, tuple(sorted(parameters.items())))
@@ -100,7 +100,7 @@ class LabExecutions:
 
 def labs_of(item) -> list[str]:
     """The labs a collected test reads through ``executed_lab`` (see the module doc), by number or stem."""
-    from labhelpers.execute import lab_notebooks
+    from labhelpers.course.runner import lab_notebooks
 
     if "executed_lab" not in getattr(item, "fixturenames", ()):
         return []
@@ -123,7 +123,7 @@ def pytest_collection_modifyitems(items):
 
 def _expected_seconds(lab: str) -> float:
     from labhelpers.config import resolve_lab
-    from labhelpers.hardware import HARDWARE
+    from labhelpers.course.hardware import HARDWARE
 
     figure = HARDWARE.get(resolve_lab(lab))
     return figure.tiny_time.high if figure else 0.0
@@ -148,7 +148,7 @@ def lab_executions(request, tmp_path_factory):
 def executed_lab(lab_executions):
     """``executed_lab("01", **parameters)`` runs that lab once per test run and returns its LabRun.
 
-    The tiny profile, a fresh kernel, papermill through :func:`labhelpers.execute.execute_lab`; the same
+    The tiny profile, a fresh kernel, papermill through :func:`labhelpers.course.runner.execute_lab`; the same
     parameters give the same run back without executing again (waiting for it, if it is still running).
     """
 

@@ -9,8 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from labhelpers.cli import doctor_report, main
-from labhelpers.execute import parse_value
+from labhelpers.course.cli import doctor_report, main
+from labhelpers.course.runner import parse_value
 
 
 def _lab(folder, stem, body):
@@ -72,7 +72,7 @@ def test_parameters_reach_the_notebook(fake_labs, tmp_path):
 def test_unknown_lab_and_unknown_profile_are_clear(fake_labs, tmp_path, capsys):
     assert main(["run", "42", "--out", str(tmp_path)]) == 2
     assert "Unknown lab '42'" in capsys.readouterr().err
-    proc = subprocess.run([sys.executable, "-m", "labhelpers.cli", "run", "--profile", "gpu"],
+    proc = subprocess.run([sys.executable, "-m", "labhelpers.course.cli", "run", "--profile", "gpu"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "invalid choice: 'gpu'" in proc.stderr and "'tiny'" in proc.stderr
 
@@ -181,7 +181,7 @@ def test_doctor_reports_a_trainer_config_the_installed_libraries_reject(monkeypa
 
 def test_doctor_does_not_count_the_course_tooling_a_colab_install_lacks(monkeypatch):
     """papermill belongs to the [course] extra, which the setup cell does not install: its absence is no problem."""
-    import labhelpers.cli as cli
+    import labhelpers.course.cli as cli
 
     real = cli._has
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -193,7 +193,7 @@ def test_doctor_does_not_count_the_course_tooling_a_colab_install_lacks(monkeypa
 
 def test_run_passes_the_labs_folder_kernel_and_working_folder_through(tmp_path, monkeypatch):
     """What the Colab lane needs: notebooks from a folder of its own, a kernel of another venv, its own cwd."""
-    import labhelpers.execute as execute
+    import labhelpers.course.runner as execute
 
     labs = tmp_path / "copied"
     labs.mkdir()

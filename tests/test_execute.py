@@ -10,7 +10,7 @@ import nbformat
 import psutil
 import pytest
 
-from labhelpers.execute import execute_lab, lab_status, run_notebook
+from labhelpers.course.runner import execute_lab, lab_status, run_notebook
 
 
 def _notebook(path, *sources):
@@ -69,7 +69,7 @@ def one_lab(tmp_path, monkeypatch):
 
 
 def test_labhelpers_run_prints_no_kernel_transport_warning(one_lab, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "labhelpers.cli", "run", "05", "--profile", "tiny", "--out",
+    done = subprocess.run([sys.executable, "-m", "labhelpers.course.cli", "run", "05", "--profile", "tiny", "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     printed = done.stdout + done.stderr
     assert done.returncode == 0, printed

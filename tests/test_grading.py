@@ -20,14 +20,14 @@ import pytest
 from conftest import LABS
 
 from labhelpers import records
-from labhelpers.cli import main
-from labhelpers.grading import STATUSES, GradeOptions, grade, parse_expect_versions
-from labhelpers.points import listed_points
+from labhelpers.course.cli import main
+from labhelpers.course.grading import STATUSES, GradeOptions, grade, parse_expect_versions
+from labhelpers.course.points import listed_points
 
 LAB = "01_instruction_tuning"
 OTHER = "02_reward_modeling"
 # The crafted lab: three checks worth 4 points (one required) and two results.
-# Names that labhelpers/points.py does not list, so the points given here count.
+# Names that labhelpers/course/points.py does not list, so the points given here count.
 CHECKS = [("loss_falls", 2, True), ("bleu_rises", 1, False), ("format_ok", 1, False)]
 
 

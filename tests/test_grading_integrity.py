@@ -14,13 +14,13 @@ import nbformat
 import pytest
 from conftest import LABS, ROOT
 
-from labhelpers import points
-from labhelpers.cli import main
-from labhelpers.grading import grade, statuses
-from labhelpers.grading.discover import load, submission_id
-from labhelpers.grading.exercises import EXERCISES
-from labhelpers.grading.inspect import Inspection, _check_reference_use
-from labhelpers.student import BEGIN, END
+from labhelpers.course import points
+from labhelpers.course.cli import main
+from labhelpers.course.grading import grade, statuses
+from labhelpers.course.grading.discover import load, submission_id
+from labhelpers.course.grading.exercises import EXERCISES
+from labhelpers.course.grading.inspection import Inspection, _check_reference_use
+from labhelpers.course.student import BEGIN, END
 
 LAB = "01_instruction_tuning"
 CHECK_CALL = re.compile(r"record_check\(\s*f?[\"']([^\"']+)[\"']")
@@ -42,7 +42,7 @@ def test_every_check_the_labs_record_has_its_points_in_the_one_table():
                 concrete = re.sub(r"\{[^}]*\}", "0.9", name)  # f"top_p_{p}_..." -> one of its values
                 if points.listed_points(lab, concrete) is None:
                     unlisted.append(f"{lab}: {name}")
-    assert not unlisted, f"add these checks to labhelpers/points.py (0 points if they only demonstrate): {unlisted}"
+    assert not unlisted, f"add these checks to labhelpers/course/points.py (0 points if they only demonstrate): {unlisted}"
 
 
 def test_demonstrations_carry_no_points():
@@ -54,8 +54,8 @@ def test_demonstrations_carry_no_points():
 
 def test_readme_shows_the_status_and_points_tables_as_generated():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert statuses.markdown_table() in readme, "regenerate with labhelpers.grading.statuses.markdown_table()"
-    assert points.points_table() in readme, "regenerate with labhelpers.points.points_table()"
+    assert statuses.markdown_table() in readme, "regenerate with labhelpers.course.grading.statuses.markdown_table()"
+    assert points.points_table() in readme, "regenerate with labhelpers.course.points.points_table()"
 
 
 # --------------------------------------------------------------------------------------------------

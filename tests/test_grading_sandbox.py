@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 import labhelpers
-from labhelpers.grading import Sandbox, grade
+from labhelpers.course.grading import Sandbox, grade
 from labhelpers.tiny import cache_dir
 
 LAB = "01_instruction_tuning"
@@ -102,13 +102,13 @@ def test_a_submission_changes_nothing_for_the_next_one(tmp_path, monkeypatch):
 
 
 def test_missing_protections_are_reported_and_grading_goes_on(tmp_path, monkeypatch, capsys):
-    import labhelpers.grading.rerun as rerun
+    import labhelpers.course.grading.rerun as rerun
 
     monkeypatch.setattr(rerun, "_unshare_works", lambda flags: False)
     subs = tmp_path / "subs"
     subs.mkdir()
     nbformat.write(_notebook(PROBE), subs / f"b_{LAB}.ipynb")
-    from labhelpers.cli import main
+    from labhelpers.course.cli import main
 
     assert main(["grade", str(subs), "--out", str(tmp_path / "g"), "--rerun", "--timeout", "120"]) == 0
     out = capsys.readouterr().out

@@ -1,11 +1,11 @@
-"""Hardware figures live in labhelpers.hardware; the notebook headers and the README are generated from it."""
+"""Hardware figures live in labhelpers.course.hardware; the notebook headers and the README are generated from it."""
 
 from __future__ import annotations
 
 from conftest import ROOT
 
-from labhelpers import hardware
 from labhelpers.config import LAB_DEFAULTS
+from labhelpers.course import hardware
 
 
 def test_every_lab_has_its_figures():
@@ -13,7 +13,7 @@ def test_every_lab_has_its_figures():
 
 
 def test_headers_and_readme_show_the_figures_of_the_one_place():
-    assert hardware.write_tables(ROOT, check=True) == [], "run python -m labhelpers.hardware"
+    assert hardware.write_tables(ROOT, check=True) == [], "run python -m labhelpers.course.hardware"
 
 
 def test_each_figure_says_whether_it_was_measured_and_how():

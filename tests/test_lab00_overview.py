@@ -11,11 +11,11 @@ import papermill as pm
 import pytest
 from conftest import LABS, checks_of
 
-from labhelpers import course
+from labhelpers import pipeline
 from labhelpers.config import LAB_DEFAULTS, lab_names
-from labhelpers.execute import lab_notebooks
+from labhelpers.course.runner import lab_notebooks
+from labhelpers.course.student import student_version
 from labhelpers.records import read_records
-from labhelpers.student import student_version
 
 STEM = "00_overview"
 LINK = re.compile(r"\]\((\d\d_[a-z_]+\.ipynb)(#[^)]*)?\)")
@@ -27,11 +27,11 @@ def run(executed_lab):
 
 
 def test_every_lab_has_a_box_and_the_boxes_do_not_overlap():
-    assert sorted(course.stage_labs()) == sorted(LAB_DEFAULTS), "one box for every lab with a config"
-    boxes = [(s.x, s.y) for s in course.STAGES]
+    assert sorted(pipeline.stage_labs()) == sorted(LAB_DEFAULTS), "one box for every lab with a config"
+    boxes = [(s.x, s.y) for s in pipeline.STAGES]
     assert len(set(boxes)) == len(boxes)
-    keys = {s.key for s in course.STAGES}
-    assert all(a in keys and b in keys for a, b, _ in course.ARROWS)
+    keys = {s.key for s in pipeline.STAGES}
+    assert all(a in keys and b in keys for a, b, _ in pipeline.ARROWS)
 
 
 def test_the_package_lists_every_notebook_and_lab_00_asks_only_the_package(tmp_path):
@@ -42,7 +42,7 @@ def test_the_package_lists_every_notebook_and_lab_00_asks_only_the_package(tmp_p
     nb = json.loads((LABS / f"{STEM}.ipynb").read_text())
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "lab_names()" in code
-    assert not any(word in code for word in ("labs_dir", "labhelpers.execute", ".glob(")), "lab 00 reads a folder"
+    assert not any(word in code for word in ("labs_dir", "labhelpers.course.runner", ".glob(")), "lab 00 reads a folder"
     with pytest.raises(FileNotFoundError, match="set LABS_DIR"):
         lab_notebooks(folder=tmp_path / "site-packages" / "labs")
 

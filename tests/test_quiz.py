@@ -11,7 +11,7 @@ import pytest
 from conftest import LABS
 
 from labhelpers import quiz, records
-from labhelpers.student import student_version
+from labhelpers.course.student import student_version
 
 NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
 CALL = re.compile(r"quiz\.check\(\s*\"(\w+)\",\s*(\w+)")

@@ -19,8 +19,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from labhelpers import cli, hub
+from labhelpers import hub
 from labhelpers.config import HubUnavailableError, lab_config, resolve_device_dtype
+from labhelpers.course import cli
 
 GPUS = {"T4": ("Tesla T4", 7, 5), "A100": ("NVIDIA A100-SXM4-40GB", 8, 0)}
 
@@ -210,8 +211,8 @@ def test_labhelpers_run_lets_each_lab_resolve_auto(monkeypatch, tmp_path, gpu, h
         return SimpleNamespace(lab=nb.stem, status="passed", seconds=0.0, checks_passed=0, checks_total=0,
                                error=None, records=[])
 
-    monkeypatch.setattr("labhelpers.execute.execute_lab", fake_execute)
-    monkeypatch.setattr("labhelpers.execute.write_summary", lambda runs, out: out / "summary.json")
+    monkeypatch.setattr("labhelpers.course.runner.execute_lab", fake_execute)
+    monkeypatch.setattr("labhelpers.course.runner.write_summary", lambda runs, out: out / "summary.json")
     assert cli.main(["run", "05", "--out", str(tmp_path / "runs")]) == 0
     assert seen == ["auto"]
     assert lab_config("05", seen[0], quiet=True).profile == "tiny"
@@ -314,7 +315,7 @@ def test_a_lab_in_full_without_hub_or_cache_stops_in_its_config_cell_with_one_me
     import nbformat
     from conftest import LABS
 
-    from labhelpers.execute import execute_lab
+    from labhelpers.course.runner import execute_lab
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

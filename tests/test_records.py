@@ -10,7 +10,8 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from labhelpers import points, records
+from labhelpers import records
+from labhelpers.course import points
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +66,7 @@ def test_direction_is_inferred_so_the_outcome_can_be_recomputed(passed, value, t
     record = records.recorded()[-1]
     assert record["direction"] == direction
     if direction:
-        from labhelpers.grading.inspect import recomputed_pass
+        from labhelpers.course.grading.inspection import recomputed_pass
 
         assert recomputed_pass(record) is passed
 

@@ -10,8 +10,7 @@ import pytest
 
 from labhelpers import data
 from labhelpers.config import LAB_DEFAULTS, full_profile_hub_ids
-from labhelpers.execute import lab_notebooks
-from labhelpers.rehearsal import (
+from labhelpers.course.rehearsal import (
     DATASET_STANDINS,
     MODEL_STANDINS,
     RehearsalError,
@@ -19,7 +18,8 @@ from labhelpers.rehearsal import (
     rehearsal_parameters,
     seed_hub_cache,
 )
-from labhelpers.rehearsal import standins as standins_module
+from labhelpers.course.rehearsal import standins as standins_module
+from labhelpers.course.runner import lab_notebooks
 
 # The loader each full-profile dataset id goes through in its lab, and the columns that loader requires.
 LOADERS = {
@@ -159,7 +159,7 @@ def test_gpu_startup_file_reports_without_a_gpu(tmp_path):
     import subprocess
     import sys
 
-    from labhelpers.rehearsal.runner import write_gpu_startup
+    from labhelpers.course.rehearsal.runner import write_gpu_startup
 
     startup = write_gpu_startup(tmp_path / "ipython", 14.75, tmp_path / "gpu.json")
     assert startup.parent == tmp_path / "ipython" / "profile_default" / "startup"
@@ -171,7 +171,7 @@ def test_gpu_startup_file_reports_without_a_gpu(tmp_path):
 @pytest.mark.notebook
 def test_rehearse_05_runs_the_full_profile_with_gpt2(tmp_path):
     """Acceptance: `labhelpers rehearse 05 --out DIR` executes lab 05's full profile without a cell error."""
-    from labhelpers.cli import main
+    from labhelpers.course.cli import main
     from labhelpers.records import read_records
 
     assert main(["rehearse", "05", "--out", str(tmp_path)]) == 0
@@ -196,8 +196,8 @@ def _recorded_check_names(notebook: Path) -> set[str]:
 
 
 def test_half_precision_table_names_checks_and_parameters_the_labs_have():
-    from labhelpers.rehearsal.half_precision import HALF_PRECISION_LABS
-    from labhelpers.rehearsal.runner import parameter_names
+    from labhelpers.course.rehearsal.half_precision import HALF_PRECISION_LABS
+    from labhelpers.course.rehearsal.runner import parameter_names
 
     assert {"02_reward_modeling", "06_scaling_up"} <= set(HALF_PRECISION_LABS)
     assert "saved_reward_model_reloads" in HALF_PRECISION_LABS["02_reward_modeling"].checks
@@ -239,8 +239,8 @@ def test_half_precision_rehearsal_fails_without_the_unwrap_and_passes_with_it(tm
     rehearsal fails on its named check while accelerate's wrapper stays on (the old code), and passes with it off."""
     import nbformat
 
-    from labhelpers.rehearsal import half_precision
-    from labhelpers.rehearsal.half_precision import HalfPrecisionLab, rehearse_half_precision
+    from labhelpers.course.rehearsal import half_precision
+    from labhelpers.course.rehearsal.half_precision import HalfPrecisionLab, rehearse_half_precision
 
     notebook = tmp_path / "91_probe.ipynb"
     kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -265,7 +265,7 @@ def test_half_precision_rehearsal_fails_without_the_unwrap_and_passes_with_it(tm
 
 
 def test_a_missing_or_failed_named_check_fails_the_half_precision_rehearsal(tmp_path, monkeypatch):
-    from labhelpers.rehearsal import half_precision, runner
+    from labhelpers.course.rehearsal import half_precision, runner
 
     def child(records, status="checks failed"):
         return lambda *a, **k: {"status": status, "seconds": 1.0, "peak_rss_mib": 1.0, "error": None,
@@ -288,7 +288,7 @@ def test_a_missing_or_failed_named_check_fails_the_half_precision_rehearsal(tmp_
 
 
 def test_half_precision_runs_in_tiny_with_the_autocast_variable(tmp_path, monkeypatch):
-    from labhelpers.rehearsal import half_precision, runner
+    from labhelpers.course.rehearsal import half_precision, runner
 
     seen = {}
 

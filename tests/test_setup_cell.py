@@ -1,4 +1,4 @@
-"""The setup cell: identical in every lab, generated from labhelpers.setup_cell, and safe on Colab."""
+"""The setup cell: identical in every lab, generated from labhelpers.course.setup_cell, and safe on Colab."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from conftest import LABS
 
-from labhelpers import setup_cell
+from labhelpers.course import setup_cell
 
 
 def test_every_lab_opens_with_the_generated_setup_cell():
@@ -18,7 +18,7 @@ def test_every_lab_opens_with_the_generated_setup_cell():
     assert len(labs) >= 6
     for path in labs:
         cell = nbformat.read(str(path), as_version=4).cells[setup_cell.SETUP_CELL_INDEX]
-        assert cell.source == setup_cell.setup_cell_source(), f"{path.name}: run python -m labhelpers.setup_cell"
+        assert cell.source == setup_cell.setup_cell_source(), f"{path.name}: run python -m labhelpers.course.setup_cell"
 
 
 def test_the_cell_installs_the_runtime_from_the_one_repository_and_revision():

@@ -13,9 +13,8 @@ import papermill as pm
 import pytest
 from conftest import LABS
 
-from labhelpers.cli import main
-from labhelpers.records import read_records
-from labhelpers.student import (
+from labhelpers.course.cli import main
+from labhelpers.course.student import (
     ANSWER_LINE,
     BEGIN,
     END,
@@ -27,6 +26,7 @@ from labhelpers.student import (
     quiz_cells,
     student_version,
 )
+from labhelpers.records import read_records
 
 NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
 

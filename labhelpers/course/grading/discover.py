@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import lab_names, resolve_lab
+from labhelpers.config import lab_names, resolve_lab
 
 _SEPARATORS = re.compile(r"[\s._\-]+")
 # Suffixes that browsers and file managers add to a second download or a copy, at the end of a stem.

@@ -239,26 +239,26 @@ def _messages():
 
 
 def _code_alpaca_rows(split: str, n: int, seed: int) -> list[dict]:
-    from .. import synthetic
+    from labhelpers import synthetic
 
     return synthetic.code_alpaca(n, seed=seed)
 
 
 def _pairwise_rows(split: str, n: int, seed: int) -> list[dict]:
-    from .. import synthetic
+    from labhelpers import synthetic
 
     return synthetic.pairwise(n, seed=seed)
 
 
 def _ultrafeedback_rows(split: str, n: int, seed: int) -> list[dict]:
-    from .. import synthetic
+    from labhelpers import synthetic
 
     return synthetic.preferences(n, seed=seed + (split == "test"), style="messages")
 
 
 def _imdb_rows(split: str, n: int, seed: int) -> list[dict]:
     """Reviews several sentences long (lab 04 keeps only reviews over 200 characters, like real IMDB reviews)."""
-    from .. import synthetic
+    from labhelpers import synthetic
 
     rng = random.Random(seed + (split == "test"))
     short = synthetic.imdb_reviews(6 * n, seed=seed + 2 * (split == "test"))
@@ -323,5 +323,5 @@ def write_dataset_repo(standin: DatasetStandIn, folder: Path, seed: int = 0) -> 
                          "splits": splits},
     }
     card = (f"---\n{yaml.safe_dump(header, sort_keys=False)}---\n\n# Rehearsal stand-in for {standin.repo_id}\n\n"
-            "Synthetic rows written by labhelpers.rehearsal with the real splits and columns; not the real data.\n")
+            "Synthetic rows written by labhelpers.course.rehearsal with the real splits and columns; not the real data.\n")
     (folder / "README.md").write_text(card, encoding="utf-8")

@@ -3,8 +3,8 @@
 The notebook headers and the README's hardware table are generated from :data:`HARDWARE`, and a test checks
 they agree; ``lab_config``'s full-on-a-CPU warning reads the time from here too.
 
-    python -m labhelpers.hardware           # rewrite the tables in labs/*.ipynb and README.md
-    python -m labhelpers.hardware --check   # exit 1 if one differs
+    python -m labhelpers.course.hardware           # rewrite the tables in labs/*.ipynb and README.md
+    python -m labhelpers.course.hardware --check   # exit 1 if one differs
 
 **Measured** figures name the machine and the command. **Estimates** say how they were made. The T4 minutes
 come from :func:`t4_minutes`: training FLOPs (6·N per token for a trained model, 2·N for a frozen one's
@@ -93,7 +93,7 @@ _H200_LOGITS_HOW = ("an upper bound, not the lab's own peak: measured on an NVID
                     "(benchmarks/gpu_full_profile.py measures the trainer itself, not yet run on a GPU)")
 T4_METHOD = ("training FLOPs (6·N per trained token, 2·N per frozen forward token, sequences filled to max_length) "
              "at an achieved 5–15 TFLOP/s in fp16, plus generation and evaluation, plus 3 min to download and load "
-             "(labhelpers.hardware.t4_minutes)")
+             "(labhelpers.course.hardware.t4_minutes)")
 
 
 def _t4(lab: str) -> Figure:
@@ -148,7 +148,7 @@ def header_table(lab: str) -> str:
         f"| `tiny` | any CPU, offline | {hw.tiny_time.text()} on a 2-core CPU | < 1 GB RAM |",
         f"| `full` | a GPU, e.g. a Colab T4 (15 GB) | {hw.full_time.text()} on a T4 | {hw.full_gpu_memory.text()} of GPU |",
         "",
-        "How each figure was obtained: `labhelpers/hardware.py`.",
+        "How each figure was obtained: `labhelpers/course/hardware.py`.",
         END,
     ])
 
@@ -204,7 +204,7 @@ def write_tables(root: Path, *, check: bool = False) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fill the hardware tables of the labs and the README.")
-    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[1]))
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2]))
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     differing = write_tables(Path(args.root), check=args.check)

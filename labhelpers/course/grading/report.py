@@ -15,8 +15,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .score import VERSIONED, Expectation, Grade, fmt, major_minor, num
-from .statuses import STATUSES, VERDICTS, ZERO_POINT_STATUSES
+from labhelpers.course.grading.score import VERSIONED, Expectation, Grade, fmt, major_minor, num
+from labhelpers.course.grading.statuses import STATUSES, VERDICTS, ZERO_POINT_STATUSES
 
 CSV_COLUMNS = ["submission_id", "lab", "status", "points_earned", "points_possible", "checks_passed",
                "checks_total", "key_results", "file", "rerun_differs"]

@@ -4,7 +4,7 @@ For every lab the runner
 
 1. collects the Hub ids of the lab's ``full`` profile from :data:`labhelpers.config.LAB_DEFAULTS` and stops with
    one :class:`RehearsalError` naming any id that has no stand-in;
-2. seeds a temporary ``HF_HOME`` with their stand-ins (:func:`labhelpers.rehearsal.cache.seed_hub_cache`);
+2. seeds a temporary ``HF_HOME`` with their stand-ins (:func:`labhelpers.course.rehearsal.cache.seed_hub_cache`);
 3. executes the notebook unchanged in a fresh process and kernel, with ``HF_HUB_OFFLINE=1`` and the
    parameters ``PROFILE="full"`` plus the shrunk sizes of :data:`SHRUNK` that the lab's parameters cell declares;
 4. keeps the executed notebook in ``DIR`` and writes ``DIR/summary.json`` (status, wall time, peak RSS, checks).
@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .standins import DATASET_STANDINS, MODEL_STANDINS, RehearsalError
+from labhelpers.course.rehearsal.standins import DATASET_STANDINS, MODEL_STANDINS, RehearsalError
 
 # Only sizes and steps are shrunk, and only through parameters a lab's parameters cell declares. Large enough
 # that every code path runs (a train/test split, a logged step, a batch of rollouts), small enough for a CPU.
@@ -60,7 +60,7 @@ def rehearsal_parameters(notebook: Path, full_size: bool = False) -> dict:
 
 def hub_ids(lab: str) -> dict[str, str]:
     """``{repo_id: "model"|"dataset"}`` that the lab's ``full`` profile loads (none for a lab without defaults)."""
-    from ..config import LAB_DEFAULTS, full_profile_hub_ids
+    from labhelpers.config import LAB_DEFAULTS, full_profile_hub_ids
 
     if lab not in LAB_DEFAULTS:
         return {}
@@ -76,7 +76,7 @@ def check_standins(lab: str) -> dict[str, str]:
     if missing:
         raise RehearsalError(f"Lab {lab}'s full profile needs {', '.join(missing)}, which the rehearsal has no "
                              "stand-in for. Add a row to MODEL_STANDINS or DATASET_STANDINS in "
-                             "labhelpers/rehearsal/standins.py (real architecture and size, or real splits and columns).")
+                             "labhelpers/course/rehearsal/standins.py (real architecture and size, or real splits and columns).")
     return ids
 
 
@@ -138,7 +138,7 @@ def _execute_in_child(notebook: Path, out_path: Path, parameters: dict, env: dic
     """Execute in a fresh Python process, so that its peak RSS is the kernel's alone."""
     request = json.dumps({"notebook": str(notebook), "out": str(out_path), "parameters": parameters,
                           "cwd": str(cwd), "timeout": timeout})
-    done = subprocess.run([sys.executable, "-m", "labhelpers.rehearsal.runner", request], env=env,
+    done = subprocess.run([sys.executable, "-m", "labhelpers.course.rehearsal.runner", request], env=env,
                           capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
@@ -156,7 +156,7 @@ def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None,
     ``full_size`` runs the lab's own full-profile sizes (for a GPU); ``gpu_memory_gib`` caps the kernel's GPU
     memory (14.75 for a T4's 15 GB) and records its peak (:data:`GPU_STARTUP`).
     """
-    from ..config import resolve_lab
+    from labhelpers.config import resolve_lab
 
     try:
         lab = resolve_lab(notebook.stem)
@@ -166,7 +166,7 @@ def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None,
     params = {**rehearsal_parameters(notebook, full_size), **(parameters or {})}
     with tempfile.TemporaryDirectory(prefix=f"rehearse-{notebook.stem}-", dir=workdir) as tmp:
         tmp = Path(tmp)
-        from .cache import seed_hub_cache
+        from labhelpers.course.rehearsal.cache import seed_hub_cache
 
         seed_hub_cache(tmp / "hf" / "hub", ids)
         (tmp / "work").mkdir()
@@ -192,7 +192,7 @@ def write_summary(rehearsals: list[Rehearsal], out_dir: Path, kind: str = "rehea
 
     import torch
 
-    from ..records import versions
+    from labhelpers.records import versions
 
     path = out_dir / "summary.json"
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
@@ -204,7 +204,7 @@ def write_summary(rehearsals: list[Rehearsal], out_dir: Path, kind: str = "rehea
 
 def _child(request: dict) -> None:
     """The child process: execute one notebook and print one JSON line with its result and peak RSS."""
-    from ..execute import execute_lab
+    from labhelpers.course.runner import execute_lab
 
     started = time.perf_counter()
     run = execute_lab(Path(request["notebook"]), Path(request["out"]), parameters=request["parameters"],

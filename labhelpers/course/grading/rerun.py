@@ -2,7 +2,7 @@
 
 One :class:`Sandbox` per grading batch holds a read-only copy of the installed ``labhelpers`` (on
 ``PYTHONPATH``, ahead of an editable install) and a pristine copy of the zoo cache. Each submission then runs
-through :func:`labhelpers.execute.run_notebook` with:
+through :func:`labhelpers.course.runner.run_notebook` with:
 
 * its own temporary HOME, working folder, TMPDIR and copy of the zoo cache;
 * an environment reduced to :data:`ALLOWED_ENV` plus the sandbox's own variables (no tokens, no instructor
@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..execute import run_notebook
+from labhelpers.course.runner import run_notebook
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 DEFAULT_MEMORY_BYTES = 16 * 2**30  # address space; torch reserves far more than it touches
@@ -82,8 +82,7 @@ class Sandbox:
 
     def __enter__(self) -> Sandbox:
         import labhelpers
-
-        from ..tiny import cache_dir
+        from labhelpers.tiny import cache_dir
 
         self.root = Path(tempfile.mkdtemp(prefix="lh-sandbox-"))
         self._source = Path(labhelpers.__file__).resolve().parent
@@ -117,7 +116,7 @@ class Sandbox:
             return
         self.prefix = ["unshare", "--net", "--pid", "--fork", "--kill-child"]
         self.protections.append("no network (new network namespace) and a PID namespace")
-        from ..tiny import cache_dir
+        from labhelpers.tiny import cache_dir
 
         read_only = sorted({str(p) for p in (self.library, Path.home(), self._source.parent, cache_dir(),
                                              Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve())
@@ -202,7 +201,7 @@ def _same(a, b) -> bool:
 
 def compare_records(submitted: list[dict], rerun: list[dict]) -> list[str]:
     """Sentences naming each check or result whose rerun differs from the submitted record."""
-    from .score import fmt, last_by_name
+    from labhelpers.course.grading.score import fmt, last_by_name
 
     out = []
     for kind in ("check", "result"):

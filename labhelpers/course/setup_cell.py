@@ -8,8 +8,8 @@ When it moved a package this Python had already imported, the cell stops and ask
 running session would go on with the old modules. The cell can be re-run after a failed install. Outside Colab
 it installs nothing.
 
-    python -m labhelpers.setup_cell            # rewrite the setup cell of every lab in labs/
-    python -m labhelpers.setup_cell --check    # exit 1 if a lab's setup cell differs from the template
+    python -m labhelpers.course.setup_cell            # rewrite the setup cell of every lab in labs/
+    python -m labhelpers.course.setup_cell --check    # exit 1 if a lab's setup cell differs from the template
 
 A release sets :data:`REVISION` to its tag and regenerates the cells, so a notebook opened from that tag
 installs that tag. A fork is used by setting ``LABS_REPO`` (and ``LABS_REVISION``) before the cell runs.
@@ -86,7 +86,7 @@ def write_setup_cells(labs_dir: Path, *, check: bool = False) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labs", default=str(Path(__file__).resolve().parents[1] / "labs"))
+    parser.add_argument("--labs", default=str(Path(__file__).resolve().parents[2] / "labs"))
     parser.add_argument("--check", action="store_true", help="only report labs whose setup cell differs")
     args = parser.parse_args(argv)
     differing = write_setup_cells(Path(args.labs), check=args.check)

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import resolve_lab
-from .records import read_records
+from labhelpers.config import resolve_lab
+from labhelpers.records import read_records
 
 KILL_GRACE_S = 5.0
 
@@ -41,7 +41,7 @@ def labs_dir() -> Path:
     env = os.environ.get("LABS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "labs"
+    return Path(__file__).resolve().parents[2] / "labs"
 
 
 def lab_notebooks(names: list[str] | None = None, folder: Path | None = None) -> list[Path]:
@@ -138,7 +138,7 @@ def run_notebook(notebook: Path, out_path: Path, *, parameters: dict | None = No
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cwd = Path(cwd or out_path.parent).resolve()
-    cmd = [*prefix, sys.executable, "-m", "labhelpers.execute", str(Path(notebook).resolve()), str(out_path.resolve()),
+    cmd = [*prefix, sys.executable, "-m", "labhelpers.course.runner", str(Path(notebook).resolve()), str(out_path.resolve()),
            "--parameters", json.dumps(parameters or {}), "--cwd", str(cwd),
            "--kernel", kernel_name]
     if cell_timeout:

@@ -16,13 +16,13 @@ import os
 import sys
 from pathlib import Path
 
-from . import config
+from labhelpers import config
 
 
 def _cmd_run(args) -> int:
     from tqdm.auto import tqdm
 
-    from .execute import execute_lab, lab_notebooks, parse_value, write_summary
+    from labhelpers.course.runner import execute_lab, lab_notebooks, parse_value, write_summary
 
     profile = args.profile
     if profile:
@@ -119,9 +119,9 @@ def doctor_report(trainer_profiles: tuple[str, ...] = ("tiny",)) -> tuple[list[s
     """
     import torch
 
-    from . import doctor
-    from .records import versions
-    from .tiny import RECIPES, cache_dir, zoo_path
+    from labhelpers import doctor
+    from labhelpers.records import versions
+    from labhelpers.tiny import RECIPES, cache_dir, zoo_path
 
     ok = True
     lines = ["versions:"] + [f"  {k:<13} {v}" for k, v in versions().items()]
@@ -180,7 +180,7 @@ def _cmd_doctor(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    from .grading import (
+    from labhelpers.course.grading import (
         GradeOptions,
         find_notebooks,
         grade_paths,
@@ -215,8 +215,8 @@ def _cmd_grade(args) -> int:
 
 
 def _cmd_student(args) -> int:
-    from .execute import lab_notebooks
-    from .student import StudentVersionError, write_student_versions
+    from labhelpers.course.runner import lab_notebooks
+    from labhelpers.course.student import StudentVersionError, write_student_versions
 
     try:
         notebooks = lab_notebooks(args.labs)
@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     stu.add_argument("--out", default="student", help="folder for the student notebooks (default student/)")
     stu.set_defaults(func=_cmd_student)
 
-    from .rehearsal.cli import add_parser as add_rehearse_parser
+    from labhelpers.course.rehearsal.cli import add_parser as add_rehearse_parser
 
     add_rehearse_parser(sub)
     return parser

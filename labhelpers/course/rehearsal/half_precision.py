@@ -57,7 +57,7 @@ ENVIRONMENT = {"LABS_PROFILE": "tiny", "LABS_CPU_AUTOCAST": "bf16", "HF_HUB_OFFL
 
 def half_precision_labs(labs: list[str] | None = None) -> list[str]:
     """The stems to rehearse: the table's labs, or the ``labs`` asked for (numbers or stems, any lab)."""
-    from ..config import resolve_lab
+    from labhelpers.config import resolve_lab
 
     return [resolve_lab(lab) for lab in labs] if labs else list(HALF_PRECISION_LABS)
 
@@ -69,7 +69,7 @@ def rehearse_half_precision(notebook: Path, out_dir: Path, *, timeout: float | N
     Its ``status`` is ``"error"`` when a cell raised, ``"checks failed"`` when a named check failed or is missing,
     else ``"passed"`` (the lab's other checks may fail in bf16: their thresholds are tuned for float32).
     """
-    from .runner import Rehearsal, _execute_in_child
+    from labhelpers.course.rehearsal.runner import Rehearsal, _execute_in_child
 
     row = HALF_PRECISION_LABS.get(notebook.stem, HalfPrecisionLab(checks=()))
     params = {"PROFILE": "tiny", **row.parameters, **(parameters or {})}

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from ..records import DIRECTIONS, HISTORY_DIGEST_CHARS, MIME, compare, records_by_cell, source_digest
-from ..student import BEGIN, END
-from .discover import claimed_lab, load, submission_id
-from .exercises import EXERCISES
+from labhelpers.course.grading.discover import claimed_lab, load, submission_id
+from labhelpers.course.grading.exercises import EXERCISES
+from labhelpers.course.student import BEGIN, END
+from labhelpers.records import DIRECTIONS, HISTORY_DIGEST_CHARS, MIME, compare, records_by_cell, source_digest
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The ``labhelpers rehearse`` subcommand (registered by :func:`add_parser` in :mod:`labhelpers.cli`)."""
+"""The ``labhelpers rehearse`` subcommand (registered by :func:`add_parser` in :mod:`labhelpers.course.cli`)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,19 @@ def add_parser(sub) -> None:
     reh.add_argument("--half-precision", action="store_true",
                      help="instead: the tiny profile in bf16 autocast on this CPU (LABS_CPU_AUTOCAST=bf16) of every "
                           "lab whose checks compare a trained model with a reference; fails when one of those "
-                          "checks fails or a cell raises (default labs: the table in labhelpers.rehearsal.half_precision)")
+                          "checks fails or a cell raises (default labs: the table in labhelpers.course.rehearsal.half_precision)")
     reh.set_defaults(func=run_command)
 
 
 def run_half_precision(args) -> int:
     """``labhelpers rehearse --half-precision [LAB ...]``: exit 0 only when every named check passed."""
-    from ..execute import lab_notebooks, parse_value
-    from .half_precision import HALF_PRECISION_LABS, half_precision_labs, rehearse_half_precision
-    from .runner import write_summary
+    from labhelpers.course.rehearsal.half_precision import (
+        HALF_PRECISION_LABS,
+        half_precision_labs,
+        rehearse_half_precision,
+    )
+    from labhelpers.course.rehearsal.runner import write_summary
+    from labhelpers.course.runner import lab_notebooks, parse_value
 
     try:
         notebooks = lab_notebooks(half_precision_labs(args.labs))
@@ -61,9 +65,9 @@ def run_half_precision(args) -> int:
 def run_command(args) -> int:
     if args.half_precision:
         return run_half_precision(args)
-    from ..execute import lab_notebooks, parse_value
-    from .runner import check_standins, rehearse_lab, write_summary
-    from .standins import RehearsalError
+    from labhelpers.course.rehearsal.runner import check_standins, rehearse_lab, write_summary
+    from labhelpers.course.rehearsal.standins import RehearsalError
+    from labhelpers.course.runner import lab_notebooks, parse_value
 
     try:
         notebooks = lab_notebooks(args.labs)

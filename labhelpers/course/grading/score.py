@@ -1,6 +1,6 @@
 """Scoring: a lab's expected checks and points, the expected environment, and one grade per notebook.
 
-* **Points** of a check come from :mod:`labhelpers.points` when it lists the check, else from the record.
+* **Points** of a check come from :mod:`labhelpers.course.points` when it lists the check, else from the record.
   A lab's possible points are its checks in ``--reference`` notebooks when given, else the union of the
   checks that the batch's notebooks of that lab recorded (a check a notebook never reached still counts).
   Earned = points of the passed checks; a check whose record contradicts its numbers is scored from the
@@ -21,10 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..points import is_demonstration, listed_points
-from ..records import versions
-from .inspect import Inspection, Problem, decided_by_reference, inspect_notebook, recomputed_pass
-from .statuses import ZERO_POINT_STATUSES, most_severe
+from labhelpers.course.grading.inspection import (
+    Inspection,
+    Problem,
+    decided_by_reference,
+    inspect_notebook,
+    recomputed_pass,
+)
+from labhelpers.course.grading.statuses import ZERO_POINT_STATUSES, most_severe
+from labhelpers.course.points import is_demonstration, listed_points
+from labhelpers.records import versions
 
 # The packages whose major.minor version must match (labhelpers itself may differ).
 VERSIONED = ("torch", "transformers", "trl", "datasets")
@@ -135,7 +141,7 @@ def expected_checks(inspections: list[Inspection], reference: dict[str, dict[str
 
 def load_reference(paths) -> tuple[dict[str, dict[str, dict]], list[dict]]:
     """Expected checks per lab, and all records, from executed solution notebooks (files or folders)."""
-    from .discover import find_notebooks
+    from labhelpers.course.grading.discover import find_notebooks
 
     out: dict[str, dict[str, dict]] = {}
     every: list[dict] = []

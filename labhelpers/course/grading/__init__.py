@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from .discover import find_notebooks
-from .inspect import Inspection, Problem, inspect_notebook
-from .report import (
+from labhelpers.course.grading.discover import find_notebooks
+from labhelpers.course.grading.inspection import Inspection, Problem, inspect_notebook
+from labhelpers.course.grading.report import (
     parse_exports,
     summary_table,
     write_canvas,
@@ -28,8 +28,8 @@ from .report import (
     write_json,
     write_report,
 )
-from .rerun import Sandbox, compare_records
-from .score import (
+from labhelpers.course.grading.rerun import Sandbox, compare_records
+from labhelpers.course.grading.score import (
     Expectation,
     Grade,
     GradeOptions,
@@ -40,7 +40,7 @@ from .score import (
     resolve_expectation,
     score,
 )
-from .statuses import STATUSES, VERDICTS
+from labhelpers.course.grading.statuses import STATUSES, VERDICTS
 
 __all__ = ["STATUSES", "VERDICTS", "Grade", "GradeOptions", "Sandbox", "find_notebooks", "grade",
            "grade_paths", "write_all", "inspect_notebook", "load_reference", "parse_expect_versions", "parse_exports", "summary_table"]
