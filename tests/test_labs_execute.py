@@ -36,6 +36,20 @@ def code_of(nb: dict) -> str:
     return "\n".join(lines)
 
 
+def _bindings(tree: ast.AST) -> tuple[dict[str, list[ast.expr]], dict[str, list[ast.expr]]]:
+    """What each plain name is assigned, and what each function of the notebook returns."""
+    assigned: dict[str, list[ast.expr]] = {}
+    returned: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.FunctionDef):
+            returned[node.name] = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value]
+    return assigned, returned
+
+
 def unreported_trainers(code: str) -> list[str]:
     """The Hugging Face trainers in ``code`` whose ``args`` are not known to set ``report_to="none"``.
 
@@ -47,15 +61,7 @@ def unreported_trainers(code: str) -> list[str]:
     tree = ast.parse(code)
     hf_names = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 and (node.module or "").split(".")[0] in ("trl", "transformers") for alias in node.names}
-    assigned: dict[str, list[ast.expr]] = {}
-    returned: dict[str, list[ast.expr]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    assigned.setdefault(target.id, []).append(node.value)
-        elif isinstance(node, ast.FunctionDef):
-            returned[node.name] = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value]
+    assigned, returned = _bindings(tree)
 
     def keeps_silence(call: ast.Call) -> bool:
         """No ``report_to`` keyword, or ``report_to="none"``."""
