@@ -8,7 +8,8 @@
   evaluations): time to build the trainer and train, and the largest difference of the logged losses (the
   reference model is frozen, so they must agree).
 * ``ppo_split`` (lab 04): one PPO iteration split into generation, reward scoring (the sentiment pipeline), the
-  no-grad passes over the rollouts (old log-probs, values, reference) and the optimisation epochs.
+  no-grad passes over the rollouts (old log-probs, values, reference) and the optimisation epochs, the last two
+  timed from outside the trainer by ``labhelpers.course.timing.PPOPhaseTimer``.
 
 Settings come from :mod:`labhelpers.training` with the tiny profile's values; labs 02 and 04 run ``--steps``
 steps without evaluation. Medians over ``repeats``; the labs' one torch thread.
@@ -27,7 +28,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from labhelpers.course.timing import StepTimer  # noqa: E402
+from labhelpers.course.timing import PPOPhaseTimer, StepTimer  # noqa: E402
 from labhelpers.reward import SENTIMENT_KWARGS, positive_rewards  # noqa: E402
 
 
@@ -141,6 +142,7 @@ def ppo_split(repeats: int, steps: int) -> dict:
         ref_model = AutoModelForCausalLM.from_pretrained(cfg.model_name).eval().requires_grad_(False)
         trainer = PPOTrainer(ppo_config(cfg, total_steps=steps, show_progress=False), policy, tokenizer,
                              ref_model=ref_model)
+        timer = PPOPhaseTimer(trainer)
         rng, length = random.Random(cfg.seed), LengthSampler(cfg.min_query_tokens, cfg.max_query_tokens, seed=cfg.seed)
         for _ in range(steps):
             queries = [torch.tensor(ids[: length()]) for ids in rng.sample(openings, cfg.batch_size)]
@@ -150,11 +152,11 @@ def ppo_split(repeats: int, steps: int) -> dict:
             texts = [tokenizer.decode(torch.cat([q, a]), skip_special_tokens=True) for q, a in zip(queries, responses)]
             rewards = positive_rewards(judge(texts, **SENTIMENT_KWARGS))
             scored = time.perf_counter()
-            stats = trainer.step(queries, responses, rewards)
+            trainer.step(queries, responses, rewards)
             phases["generate"].append(generated - started)
             phases["score"].append(scored - generated)
-            phases["forward"].append(stats["time_forward_s"])
-            phases["optimise"].append(stats["time_optimise_s"])
+            phases["forward"].append(timer.forward[-1])
+            phases["optimise"].append(timer.optimise[-1])
     medians = {name: statistics.median(values[1:]) for name, values in phases.items()}  # step 1 warms up
     total = sum(medians.values())
     return {"steps": steps, "batch_size": cfg.batch_size, "max_new_tokens": cfg.max_new_tokens,

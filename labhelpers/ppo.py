@@ -1,7 +1,7 @@
 """PPO for causal language models (RLHF), small enough to read in one sitting.
 
 TRL used to ship ``PPOTrainer``, ``AutoModelForCausalLMWithValueHead`` and ``trl.core.LengthSampler``;
-TRL 1.x removed them. This file is a compact, tested stand-in with the same ideas and a similar
+TRL 1.x removed them. This file is a compact, tested replacement with the same ideas and a similar
 ``step(queries, responses, rewards)`` call, written to be read top to bottom:
 
 1. :class:`LengthSampler`            random query lengths (the course cuts reviews to 2-8 tokens)
@@ -27,13 +27,11 @@ from __future__ import annotations
 import copy
 import math
 import random
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from .course.timing import sync
 from .sequences import (
     entropy_from_logits,
     left_pad,
@@ -447,7 +445,6 @@ class PPOTrainer:
         mask = response_mask([len(r) for r in responses], input_ids.shape[1] - 1).to(self.device)
 
         # (a) score the rollouts as they were generated: old log-probs, values, reference log-probs
-        started = time.perf_counter()
         with torch.no_grad():
             old_logprobs, old_values, _ = self.batch_forward(self.model, input_ids, attention_mask, with_values=True)
             ref_logprobs, _, _ = self.batch_forward(self.ref_model, input_ids, attention_mask)
@@ -458,8 +455,6 @@ class PPOTrainer:
                 advantages = masked_whiten(advantages, mask)
 
         # (b) several epochs of minibatch updates on the same rollouts
-        sync(self.device)
-        forward_done = time.perf_counter()
         logs: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "clipfrac", "value_clipfrac",
                                                         "approx_kl", "entropy")}
         for epoch in range(cfg.ppo_epochs):
@@ -490,8 +485,6 @@ class PPOTrainer:
                     logs["entropy"].append(masked_mean(entropy, m).item())
 
         # (c) adapt β to the KL the rollouts showed, and log
-        sync(self.device)
-        optimise_done = time.perf_counter()
         mean_kl = kl.sum(1).mean().item()
         self.kl_ctl.update(mean_kl, batch)
         self.step_count += 1
@@ -505,9 +498,6 @@ class PPOTrainer:
             "response_length": float(sum(len(r) for r in responses)) / batch,
             "return_mean": masked_mean(returns, mask).item(),
             **{k: sum(v) / len(v) for k, v in logs.items()},
-            # wall time of the step's two phases: (a) the no-grad passes over the rollouts, (b) the PPO epochs
-            "time_forward_s": forward_done - started,
-            "time_optimise_s": optimise_done - forward_done,
         }
         self.history.append(stats)
         self._progress(stats)
