@@ -76,42 +76,77 @@ def test_other_warnings_still_reach_the_learner():
                                                            "a warning from the learner's own code"]
 
 
-def logged(message: str, caller_module: str, tokens_per_row: int) -> list[str]:
-    """Messages that reach transformers.modeling_utils' handlers when transformers' padding check logs ``message``
-    for ``tokens_per_row`` tokens, called from code of ``caller_module``."""
-    import torch
-
-    logger = logging.getLogger("transformers.modeling_utils")
+def shown(emit, quiet: bool, logger_name: str = "transformers.modeling_utils") -> list[str]:
+    """Messages of ``logger_name`` that reach its handlers while ``emit()`` runs, with or without the quiet filters
+    (without: the installed filters are lifted for the call and put back after)."""
+    logger = logging.getLogger(logger_name)
+    if quiet:
+        quiet_known_warnings()
+    lifted = [] if quiet else list(logger.filters)
     seen: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())
-    logger.addHandler(handler)
-    # another test may have lowered transformers' verbosity (set_verbosity_error): log at the default level here
-    level, disabled = logger.level, logger.disabled
+    # another test may have lowered transformers' verbosity (set_verbosity_error): log at the default level here,
+    # and keep transformers' own handler from printing what this test reads
+    saved = logger.level, logger.disabled, logger.propagate
     logger.setLevel(logging.WARNING)
-    logger.disabled = False
-    caller = ("def warn_if_padding_and_no_attention_mask(input_ids):\n"  # the name of transformers' check
-              "    logger.warning(message)\n"
-              "warn_if_padding_and_no_attention_mask(input_ids)\n")
+    logger.disabled, logger.propagate = False, False
+    for lifted_filter in lifted:
+        logger.removeFilter(lifted_filter)
+    logger.addHandler(handler)
     try:
-        exec(compile(caller, "<caller>", "exec"), {"__name__": caller_module, "logger": logger, "message": message,
-                                                   "input_ids": torch.zeros(4, tokens_per_row, dtype=torch.long)})
+        emit()
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.disabled = disabled
+        for lifted_filter in lifted:
+            logger.addFilter(lifted_filter)
+        logger.setLevel(saved[0])
+        logger.disabled, logger.propagate = saved[1:]
     return seen
 
 
-def test_attention_mask_message_is_hidden_only_for_generates_one_token_steps():
-    quiet_known_warnings()
-    message = ("We strongly recommend passing in an `attention_mask` since your input_ids may be padded. See "
-               "https://huggingface.co/docs/transformers/troubleshooting")
-    assert logged(message, "transformers.generation.utils", tokens_per_row=1) == []
-    # a whole padded prompt, or the learner's own forward pass without a mask: still warned
-    assert logged(message, "transformers.generation.utils", tokens_per_row=6) == [message]
-    assert logged(message, "__main__", tokens_per_row=1) == [message]
-    assert logged("Some other message", "transformers.generation.utils", tokens_per_row=1) == ["Some other message"]
+SUSPICION = ("We strongly recommend passing in an `attention_mask` since your input_ids may be padded. See "
+             "https://huggingface.co/docs/transformers/troubleshooting#incorrect-output-when-padding-tokens-arent-masked.")
+PAD_IS_EOS = (SUSPICION + "\nYou may ignore this warning if your `pad_token_id` (2) is identical to the `bos_token_id` "
+              "(2), `eos_token_id` (2), or the `sep_token_id` (None), and your input is not padded.")
+
+
+def test_only_the_pad_is_eos_attention_mask_message_is_hidden_and_the_loggers_other_messages_show():
+    logger = logging.getLogger("transformers.modeling_utils")
+    other = "Some weights of GPT2LMHeadModel were not initialized from the model checkpoint"
+
+    def emit():
+        for message in (PAD_IS_EOS, SUSPICION, other):
+            logger.warning(message)
+
+    assert shown(emit, quiet=False) == [PAD_IS_EOS, SUSPICION, other]
+    # a pad token of the model's own makes the suspicion worth reading: only the pad-is-eos form goes
+    assert shown(emit, quiet=True) == [SUSPICION, other]
+    # the same text sent to another logger is not transformers' padding check
+    assert shown(lambda: logging.getLogger("labhelpers.elsewhere").warning(PAD_IS_EOS), quiet=True,
+                 logger_name="labhelpers.elsewhere") == [PAD_IS_EOS]
+
+
+def test_transformers_own_padding_check_is_hidden_when_the_pad_is_end_of_text():
+    """The installed transformers' own words, from an unmasked forward pass whose last token is the pad id."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    def unmasked_forward(pad_token_id: int):
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=16, n_embd=8, n_layer=1, n_head=1, n_positions=8,
+                                           bos_token_id=1, eos_token_id=1, pad_token_id=pad_token_id))
+
+        def run():
+            logging.Logger.warning_once.cache_clear()  # transformers says it once per process and message
+            model(input_ids=torch.tensor([[3, 4, pad_token_id]]))
+        return run
+
+    said = shown(unmasked_forward(pad_token_id=1), quiet=False)
+    assert len(said) == 1 and said[0].startswith(SUSPICION), \
+        "transformers' padding check says something else now: update the entry in KNOWN_WARNINGS"
+    assert shown(unmasked_forward(pad_token_id=1), quiet=True) == []
+    own_pad = shown(unmasked_forward(pad_token_id=0), quiet=True)
+    assert len(own_pad) == 1 and own_pad[0].startswith(SUSPICION)
 
 
 def test_calling_twice_installs_each_filter_once():
