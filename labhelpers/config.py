@@ -17,7 +17,6 @@ from dataclasses import fields
 from typing import Any
 
 from . import hub
-from .course import hardware
 from .lab_configs import CONFIG_CLASSES, SET_BY_LAB_CONFIG, LabConfig, check_field, check_table
 
 PROFILES = ("auto", "tiny", "full")
@@ -349,9 +348,8 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
     device, dtype = resolve_device_dtype(profile, values.pop("device", None))
     if profile == "full" and check_environment:
         if device == "cpu":
-            warnings.warn(f"The 'full' profile is meant for a GPU; on this CPU lab {name} will take hours "
-                          f"instead of the {hardware.full_minutes(name):g} minutes or so it takes on a T4 GPU. Set PROFILE = \"tiny\" for a quick "
-                          "offline run.", stacklevel=2)
+            warnings.warn(f"The 'full' profile is meant for a GPU; on this CPU lab {name} will take hours. Set "
+                          "PROFILE = \"tiny\" for a quick offline run.", stacklevel=2)
     zoo_models = tuple(values[key][4:] for key in MODEL_KEYS if str(values.get(key)).startswith("zoo:"))
     for key in MODEL_KEYS:
         if key in values:

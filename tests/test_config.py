@@ -89,9 +89,11 @@ def test_unknown_option_attribute_is_an_attribute_error():
 
 def test_full_with_a_local_model_on_cpu_warns_about_the_slowdown(monkeypatch, tmp_path):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    with pytest.warns(UserWarning, match="meant for a GPU"):
+    with pytest.warns(UserWarning, match="meant for a GPU") as caught:
         cfg = lab_config("05", "full", quiet=True, MODEL_NAME=str(tmp_path))
     assert cfg.model_name == str(tmp_path)
+    message = str(caught[0].message)
+    assert "will take hours" in message and 'PROFILE = "tiny"' in message and "minutes" not in message
 
 
 # ------------------------------------------------------------------------------------------------
