@@ -5,8 +5,9 @@ A lab's first code cell after the parameters calls::
     cfg = lab_config("01", PROFILE, MODEL_NAME=MODEL_NAME, DATASET=DATASET, MAX_STEPS=MAX_STEPS)
 
 which resolves the profile (``auto`` picks ``full`` on a CUDA GPU, else ``tiny``; ``LABS_PROFILE`` overrides
-``auto``), the device and dtype, and the lab's defaults for that profile from :data:`LAB_DEFAULTS`, applies
-the overrides that are not ``None``, prints a short table, and returns a :class:`LabConfig`.
+``auto``), the device and dtype, and the lab's values for that profile (:func:`profile_values`, from the
+``PROFILES`` of the lab's class in :mod:`labhelpers.lab_configs`), applies the overrides that are not ``None``,
+prints a short table, and returns a :class:`LabConfig`.
 """
 
 from __future__ import annotations
@@ -17,107 +18,25 @@ from dataclasses import fields
 from typing import Any
 
 from . import hub
-from .lab_configs import CONFIG_CLASSES, SET_BY_LAB_CONFIG, LabConfig, check_field, check_table
+from .lab_configs import (
+    CONFIG_CLASSES,
+    PROFILE_NAMES,
+    SET_BY_LAB_CONFIG,
+    TINY_DATASET,
+    LabConfig,
+    check_field,
+    config_labs,
+    profile_values,
+)
 
-PROFILES = ("auto", "tiny", "full")
-TINY_DATASET = "tiny"  # the DATASET value that means "the built-in synthetic set"
+PROFILES = ("auto", *PROFILE_NAMES)  # what PROFILE takes
 
-# --------------------------------------------------------------------------------------------------
-# The one table of defaults. Each lab has a "common" block and one block per profile; keys are the
-# LabConfig fields (model_name, dataset, max_steps, ...) or lab-specific options (read as cfg.<name>).
-# A model name starting with "zoo:" is a tiny-zoo model, resolved to its local folder.
-# --------------------------------------------------------------------------------------------------
-LAB_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "01_instruction_tuning": {
-        # min_bleu_gain: the BLEU rise the "bleu_improves" check asks for. Real code answers are long and varied,
-        # so a 400-step run of opt-350m gains fewer BLEU points than the tiny model on its short synthetic tasks.
-        # cpu_threads: torch threads on a CPU (None = torch's default); one thread is fastest for the tiny model.
-        "common": {"seed": 42, "response_template": "### Response:"},
-        "full": {"model_name": "facebook/opt-350m", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,
-                 "n_test": 100, "max_steps": 400, "batch_size": 8, "learning_rate": 5e-5, "max_length": 512,
-                 "max_new_tokens": 128, "min_bleu_gain": 5, "cpu_threads": None},
-        "tiny": {"model_name": "zoo:tiny-opt", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
-                 "max_steps": 150, "batch_size": 16, "learning_rate": 3e-3, "max_length": 128,
-                 "max_new_tokens": 24, "min_bleu_gain": 20, "cpu_threads": 1},
-    },
-    "02_reward_modeling": {
-        # logging_steps/eval_steps: how often RewardTrainer logs the training and the held-out loss/accuracy.
-        # cpu_threads: torch threads on a CPU (None = torch's default); one thread is fastest for the tiny model.
-        "common": {"seed": 42},
-        "full": {"model_name": "gpt2", "dataset": "Dahoas/synthetic-instruct-gptj-pairwise", "n_train": 4000,
-                 "n_test": 400, "max_steps": 500, "batch_size": 8, "learning_rate": 2e-5, "max_length": 512,
-                 "logging_steps": 25, "eval_steps": 100, "cpu_threads": None},
-        "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 100,
-                 "max_steps": 120, "batch_size": 16, "learning_rate": 2e-3, "max_length": 64,
-                 "logging_steps": 10, "eval_steps": 20, "cpu_threads": 1},
-    },
-    "03_dpo": {
-        # sft_weight: weight of the SFT (NLL of the chosen answer) term in the DPO+SFT run; max_prompt_tokens:
-        # longer prompts are dropped (DPOConfig has no max_prompt_length any more); min_pref_accuracy: the
-        # threshold of the held-out preference-accuracy check; judge: how generations are scored ("review" for
-        # the tiny set's one-line reviews, None to only show them); cpu_threads: torch threads (for a
-        # 0.5M-parameter model, syncing 2 threads costs more than it saves).
-        "common": {"seed": 42, "beta": 0.1, "sft_weight": 1.0},
-        "full": {"model_name": "gpt2", "dataset": "trl-lib/ultrafeedback_binarized", "n_train": 2000,
-                 "n_test": 200, "max_steps": 250, "batch_size": 8, "learning_rate": 1e-5, "max_length": 512,
-                 "max_new_tokens": 64, "max_prompt_tokens": 256, "min_pref_accuracy": 0.55,
-                 "judge": None, "cpu_threads": None},
-        "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 320, "n_test": 60,
-                 "max_steps": 40, "batch_size": 8, "learning_rate": 1e-3, "max_length": 64,
-                 "max_new_tokens": 16, "max_prompt_tokens": 32, "min_pref_accuracy": 0.7,
-                 "judge": "review", "cpu_threads": 1},
-    },
-    "04_ppo_rlhf": {
-        # reward = P(POSITIVE) from the sentiment classifier, in [0, 1]; min_reward_gain is the check on it
-        "common": {"seed": 42, "min_query_tokens": 2, "max_query_tokens": 8, "mini_batch_size": 16,
-                   "ppo_epochs": 4, "kl_target": 6.0, "grpo_prompt_tokens": 4, "grpo_batch_size": 32},
-        "full": {"model_name": "lvwerra/gpt2-imdb", "reward_model_name": "lvwerra/distilbert-imdb",
-                 "dataset": "stanfordnlp/imdb", "n_train": 3000, "n_test": 128, "max_steps": 120,
-                 "batch_size": 64, "learning_rate": 1.41e-5, "max_new_tokens": 16, "init_kl_coef": 0.1,
-                 "min_review_chars": 200, "min_reward_gain": 0.1, "grpo_steps": 150, "grpo_learning_rate": 2e-5,
-                 "cpu_threads": None},
-        "tiny": {"model_name": "zoo:tiny-gpt2-imdb", "reward_model_name": "zoo:tiny-sentiment",
-                 "dataset": TINY_DATASET, "n_train": 512, "n_test": 64, "max_steps": 20, "batch_size": 32,
-                 "learning_rate": 5e-4, "max_new_tokens": 12, "init_kl_coef": 0.2, "min_review_chars": 0,
-                 "min_reward_gain": 0.2, "grpo_steps": 20, "grpo_learning_rate": 1e-3, "cpu_threads": 1},
-    },
-    "05_generation_parameters": {
-        "common": {"seed": 42, "prompt": "the film was"},
-        "full": {"model_name": "gpt2", "max_new_tokens": 40},
-        "tiny": {"model_name": "zoo:tiny-gpt2", "max_new_tokens": 20},
-    },
-    "06_scaling_up": {
-        # lora_target_modules: every linear layer of attention and MLP (the QLoRA paper needed all of them to match
-        # full fine-tuning); full_ft_baseline: also fully fine-tune the same budget, to report LoRA's gap (off in
-        # full: 16 bytes per parameter plus activations crowd a T4); qlora: the 4-bit run (needs CUDA and
-        # bitsandbytes); memory_probe_hidden: the width of a same-architecture model whose training memory is
-        # measured against the formula (None: the lab's model itself); script_steps: steps of each launched run.
-        "common": {"seed": 42, "system_prompt": "You are a helpful assistant. Answer with the result only.",
-                   "lora_target_modules": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                           "down_proj"),
-                   "global_batch_size": 16},
-        "full": {"model_name": "Qwen/Qwen2.5-0.5B-Instruct", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,
-                 "n_test": 100, "max_steps": 300, "batch_size": 8, "learning_rate": 1e-5, "lora_learning_rate": 2e-4,
-                 "lora_r": 16, "lora_alpha": 32, "max_length": 512, "max_new_tokens": 128, "min_bleu_gain": 2,
-                 "full_ft_baseline": False, "qlora": True, "memory_probe_hidden": None, "script_steps": 20,
-                 "cpu_threads": None},
-        # tiny: a short system prompt (a tiny model's step costs by the token, and every conversation carries it)
-        "tiny": {"model_name": "zoo:tiny-qwen2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
-                 "system_prompt": "Answer briefly.",
-                 "max_steps": 100, "batch_size": 16, "learning_rate": 3e-3, "lora_learning_rate": 1e-2, "lora_r": 8,
-                 "lora_alpha": 16, "max_length": 128, "max_new_tokens": 24, "min_bleu_gain": 20,
-                 "full_ft_baseline": True, "qlora": False, "memory_probe_hidden": 1024, "script_steps": 12,
-                 "cpu_threads": 1},
-    },
-}
-
-
-# The course overview (lab 00) trains nothing, so it has no config and no row in LAB_DEFAULTS.
+# The course overview (lab 00) trains nothing, so it has no config.
 OVERVIEW_LAB = "00_overview"
 
 
 def lab_names() -> list[str]:
-    return [OVERVIEW_LAB, *LAB_DEFAULTS]
+    return [OVERVIEW_LAB, *config_labs()]
 
 
 def resolve_lab(lab: str) -> str:
@@ -151,7 +70,7 @@ def _profile_from_environment() -> str | None:
 
 
 def resolve_profile(profile: str | None = "auto") -> tuple[str, str]:
-    """Return ``(profile, reason)`` where profile is ``"tiny"`` or ``"full"``.
+    """Return ``(profile, reason)`` where profile is one of :data:`PROFILE_NAMES` (``"tiny"`` or ``"full"``).
 
     ``auto`` picks ``full`` on a CUDA GPU, else ``tiny``; ``LABS_PROFILE`` overrides ``auto``.
     :func:`lab_config` then falls back from an ``auto`` choice of ``full`` to ``tiny`` when
@@ -298,9 +217,8 @@ def full_profile_hub_ids(values: dict[str, Any]) -> dict[str, str]:
 
 def _merged_values(name: str, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The profile's defaults with the overrides that are not ``None``, each checked against the lab's class."""
+    values = profile_values(name, profile)  # first: its error names the labs that have a config
     cls = CONFIG_CLASSES[name]
-    table = LAB_DEFAULTS[name]
-    values: dict[str, Any] = {**table.get("common", {}), **table[profile]}
     for key, value in overrides.items():
         key_l = key.lower()
         if key_l in SET_BY_LAB_CONFIG:
@@ -317,7 +235,7 @@ def _merged_values(name: str, profile: str, overrides: dict[str, Any]) -> dict[s
 
 def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, check_environment: bool = True,
                **overrides) -> LabConfig:
-    """Resolve one lab's config from :data:`LAB_DEFAULTS` and the parameters cell.
+    """Resolve one lab's config from its class's ``PROFILES`` and the parameters cell.
 
     ``overrides`` use the parameter names of the notebook (``MODEL_NAME=...``) or the field names
     (``model_name=...``); ``None`` keeps the default. Unknown names raise a ``ValueError``. ``DEVICE="cuda"``
@@ -375,6 +293,3 @@ def prepare_lab(cfg: LabConfig) -> None:
         zoo_path(name)
     set_seed(cfg.seed)
     records.set_context(lab=cfg.lab, profile=cfg.profile)
-
-
-check_table(LAB_DEFAULTS)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import hub, synthetic
-from .config import TINY_DATASET
+from .lab_configs import TINY_DATASET
 
 LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 

@@ -119,14 +119,14 @@ LAB_TRAINER_CONFIGS = ("01_instruction_tuning", "02_reward_modeling", "03_dpo", 
 
 def trainer_config_problems(profiles: tuple[str, ...] = ("tiny",)) -> tuple[list[str], list[Finding]]:
     """Build every lab's config and trainer configs in each profile; a TypeError or ValueError is a finding."""
-    from .config import LAB_DEFAULTS, lab_config
+    from .config import config_labs, lab_config
 
     lines, findings = [], []
     builds = _builds()
     fix = ("install the versions CI tested: " + " ".join(
         f'"{p}=={tested.NEWEST[p]}"' for p in ("transformers", "trl", "accelerate") if p in tested.NEWEST)
            + " (then restart the session), or update labhelpers")
-    for lab in LAB_DEFAULTS:  # every lab with a config (lab 00 has none)
+    for lab in config_labs():  # lab 00 has no config
         for profile in profiles:
             try:
                 cfg = lab_config(lab, profile, check_environment=False, quiet=True)

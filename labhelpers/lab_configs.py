@@ -1,8 +1,14 @@
-"""One frozen, typed config class per lab; :data:`labhelpers.config.LAB_DEFAULTS` holds their two profiles.
+"""One frozen, typed config class per lab: its fields, their help, and their values in every profile.
 
-Every name a lab reads from its config is a field here, with its type and meaning, so a renamed option fails
-when the table is checked (at import), not when a notebook reaches the cell that reads it. The classes are
-plain dataclasses: they pickle and deep-copy, so spawn-based DataLoader workers can receive them.
+Each class reads top to bottom: its fields, each with its help (``field(metadata={"help": ...})``), then
+``PROFILES``: the values every profile shares (``"common"``) and one block per profile, which overrides them.
+:func:`profile_values` is the one place that merges them. Every block is checked when this module is imported,
+so a renamed option fails there, naming the lab and the field, not when a notebook reaches the cell that reads
+it. A field without a default must be set in every profile, which the same check asserts.
+
+The classes are named ``<LabTopic>Config`` after the lab's stem (``03_dpo`` is spelled out, since
+``trl.DPOConfig`` is the trainer's own class). They are plain dataclasses: they pickle and deep-copy, so
+spawn-based DataLoader workers can receive them.
 """
 
 from __future__ import annotations
@@ -10,48 +16,44 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar
+
+PROFILE_NAMES = ("tiny", "full")  # every profile a class's PROFILES holds, besides "common"
+TINY_DATASET = "tiny"  # the DATASET value that means "the built-in synthetic set"
+# A model name starting with "zoo:" is a tiny-zoo model, resolved to its local folder by lab_config.
 
 
 @dataclass(frozen=True)
 class LabConfig:
-    """What every lab's config holds.
+    """What every lab's config holds; :func:`labhelpers.config.lab_config` resolves it."""
 
-    Parameters:
-        lab: the lab's notebook stem, e.g. ``"01_instruction_tuning"``.
-        profile: ``"tiny"`` or ``"full"``, as resolved from ``PROFILE``.
-        reason: one line saying why this profile was chosen.
-        model_name: a Hub id or a local folder (a tiny zoo model's folder in ``tiny``).
-        dataset: a Hub id, a local file, or ``"tiny"`` for the built-in synthetic set.
-        max_steps, batch_size, learning_rate: the training run's optimizer steps, examples per step, peak rate.
-        max_length: tokens per training sequence (longer ones are truncated).
-        max_new_tokens: tokens generated per prompt.
-        n_train, n_test: training examples and held-out examples (seeded random subsets).
-        seed: seeds the split, the initialisation and the data order.
-        device, dtype: where and in what precision the lab trains (see ``resolve_device_dtype``).
-        output_dir: where trainers write (nothing is saved unless a lab says so).
-        cpu_threads: torch threads on a CPU (``None``: torch's default; 1 is fastest for tiny models).
-        zoo_models: the tiny zoo models the config's model fields name (``prepare_lab`` builds them).
-    """
+    lab: str = field(metadata={"help": 'The lab\'s notebook stem, e.g. "01_instruction_tuning".'})
+    profile: str = field(metadata={"help": 'The profile resolved from PROFILE: "tiny" or "full".'})
+    reason: str = field(metadata={"help": "One line saying why this profile was chosen."})
+    model_name: str = field(metadata={"help": "A Hub id or a local folder (a tiny zoo model's folder in tiny)."})
+    dataset: str | None = field(
+        default=None, metadata={"help": 'A Hub id, a local file, or "tiny" for the built-in synthetic set.'})
+    max_steps: int | None = field(default=None, metadata={"help": "Optimizer steps of the training run."})
+    batch_size: int | None = field(default=None, metadata={"help": "Examples per optimizer step."})
+    learning_rate: float | None = field(default=None, metadata={"help": "Peak learning rate."})
+    max_length: int | None = field(
+        default=None, metadata={"help": "Tokens per training sequence (longer ones are truncated)."})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "Tokens generated per prompt."})
+    n_train: int | None = field(default=None, metadata={"help": "Training examples (a seeded random subset)."})
+    n_test: int | None = field(default=None, metadata={"help": "Held-out examples (a seeded random subset)."})
+    seed: int = field(default=42, metadata={"help": "Seeds the split, the initialisation and the data order."})
+    device: str = field(default="cpu", metadata={"help": "Where the lab trains (see resolve_device_dtype)."})
+    dtype: str = field(default="float32", metadata={"help": "The precision the lab trains in."})
+    output_dir: str = field(
+        default="outputs", metadata={"help": "Where trainers write (nothing is saved unless a lab says so)."})
+    cpu_threads: int | None = field(
+        default=None, metadata={"help": "Torch threads on a CPU (None: torch's default; 1 is fastest for tiny "
+                                        "models, where syncing threads costs more than it saves)."})
+    zoo_models: tuple[str, ...] = field(
+        default=(), metadata={"help": "The tiny zoo models the model fields name (prepare_lab builds them)."})
 
-    lab: str
-    profile: str
-    reason: str
-    model_name: str
-    dataset: str | None = None
-    max_steps: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    max_length: int | None = None
-    max_new_tokens: int | None = None
-    n_train: int | None = None
-    n_test: int | None = None
-    seed: int = 42
-    device: str = "cpu"
-    dtype: str = "float32"
-    output_dir: str = "outputs"
-    cpu_threads: int | None = None
-    zoo_models: tuple[str, ...] = ()
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
 
     @property
     def torch_dtype(self):
@@ -78,10 +80,8 @@ class LabConfig:
     @property
     def uses_profile_dataset(self) -> bool:
         """Whether ``dataset`` is the profile's own, the data a lab's thresholds were tuned on (not a learner's)."""
-        from .config import LAB_DEFAULTS
-
-        table = LAB_DEFAULTS.get(self.lab, {})
-        return self.dataset == {**table.get("common", {}), **table.get(self.profile, {})}.get("dataset")
+        known = self.lab in CONFIG_CLASSES and self.profile in PROFILE_NAMES
+        return self.dataset == (profile_values(self.lab, self.profile) if known else {}).get("dataset")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -106,82 +106,110 @@ class LabConfig:
         return dataclasses.replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InstructionTuningConfig(LabConfig):
-    """Lab 01.
+    """Lab 01: supervised fine-tuning on instructions, with and without masking the prompt."""
 
-    Parameters:
-        response_template: the line after which the answer starts; everything up to it is masked.
-        min_bleu_gain: the BLEU rise ``bleu_improves`` asks for (real code answers are long and varied, so a
-            400-step run of opt-350m gains fewer points than the tiny model on its short synthetic tasks).
-    """
+    response_template: str = field(
+        metadata={"help": "The line after which the answer starts; everything up to it is masked."})
+    min_bleu_gain: float = field(metadata={"help": "The BLEU rise the bleu_improves check asks for."})
 
-    response_template: str = "### Response:"
-    min_bleu_gain: float = 20
+    PROFILES = {
+        "common": {"seed": 42, "response_template": "### Response:"},
+        "tiny": {"model_name": "zoo:tiny-opt", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
+                 "max_steps": 150, "batch_size": 16, "learning_rate": 3e-3, "max_length": 128,
+                 "max_new_tokens": 24, "min_bleu_gain": 20, "cpu_threads": 1},
+        # real code answers are long and varied: 400 steps of opt-350m gain fewer BLEU points than the tiny
+        # model gains on its short synthetic tasks
+        "full": {"model_name": "facebook/opt-350m", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,
+                 "n_test": 100, "max_steps": 400, "batch_size": 8, "learning_rate": 5e-5, "max_length": 512,
+                 "max_new_tokens": 128, "min_bleu_gain": 5, "cpu_threads": None},
+    }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RewardModelingConfig(LabConfig):
-    """Lab 02.
+    """Lab 02: a reward model trained on preference pairs."""
 
-    Parameters:
-        logging_steps, eval_steps: how often RewardTrainer logs the training and the held-out loss/accuracy.
-    """
+    logging_steps: int = field(metadata={"help": "How often RewardTrainer logs the training loss."})
+    eval_steps: int = field(metadata={"help": "How often RewardTrainer logs the held-out loss and accuracy."})
 
-    logging_steps: int = 10
-    eval_steps: int = 20
-
-
-@dataclass(frozen=True)
-class DPOLabConfig(LabConfig):
-    """Lab 03.
-
-    Parameters:
-        beta: DPO's β, the weight of the implicit KL to the reference model.
-        sft_weight: weight of the SFT term (NLL of the chosen answer) in the DPO+SFT run.
-        max_prompt_tokens: longer prompts are dropped (DPOConfig has no max_prompt_length any more).
-        min_pref_accuracy: the threshold of the held-out preference-accuracy check.
-        judge: how generations are scored: ``"review"`` for the tiny set's one-line reviews, ``None`` to show them.
-    """
-
-    beta: float = 0.1
-    sft_weight: float = 1.0
-    max_prompt_tokens: int = 32
-    min_pref_accuracy: float = 0.7
-    judge: str | None = None
+    PROFILES = {
+        "common": {"seed": 42},
+        "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 100,
+                 "max_steps": 120, "batch_size": 16, "learning_rate": 2e-3, "max_length": 64,
+                 "logging_steps": 10, "eval_steps": 20, "cpu_threads": 1},
+        "full": {"model_name": "gpt2", "dataset": "Dahoas/synthetic-instruct-gptj-pairwise", "n_train": 4000,
+                 "n_test": 400, "max_steps": 500, "batch_size": 8, "learning_rate": 2e-5, "max_length": 512,
+                 "logging_steps": 25, "eval_steps": 100, "cpu_threads": None},
+    }
 
 
-@dataclass(frozen=True)
-class PPOLabConfig(LabConfig):
-    """Lab 04.
+@dataclass(frozen=True, kw_only=True)
+class DirectPreferenceOptimizationConfig(LabConfig):
+    """Lab 03: DPO, and DPO with an SFT term, against a frozen reference model."""
 
-    Parameters:
-        reward_model_name: the sentiment classifier whose P(POSITIVE) is the reward.
-        reward_source: what scores the rollouts: "classifier" (that classifier's P(POSITIVE)) or "lab02" (the
-            reward model lab 02 saved for this profile, see labhelpers.reward.saved_reward_model_dir).
-        min_query_tokens, max_query_tokens: the range query lengths are drawn from (LengthSampler).
-        mini_batch_size, ppo_epochs: PPO's optimisation of each batch of rollouts.
-        kl_target: the KL (nats per sequence) the adaptive controller steers β towards.
-        init_kl_coef: β at the start, the weight of the KL penalty.
-        min_review_chars: reviews shorter than this are not used as queries.
-        min_reward_gain: the rise of the mean reward the learning check asks for.
-        grpo_prompt_tokens, grpo_batch_size, grpo_steps, grpo_learning_rate: the optional GRPO section.
-    """
+    beta: float = field(metadata={"help": "DPO's β, the weight of the implicit KL to the reference model."})
+    sft_weight: float = field(
+        metadata={"help": "Weight of the SFT term (NLL of the chosen answer) in the DPO+SFT run."})
+    max_prompt_tokens: int = field(
+        metadata={"help": "Longer prompts are dropped (DPOConfig has no max_prompt_length any more)."})
+    min_pref_accuracy: float = field(
+        metadata={"help": "The threshold of the held-out preference-accuracy check."})
+    judge: str | None = field(
+        metadata={"help": 'How generations are scored: "review" for the tiny set\'s one-line reviews, None to '
+                          "only show them."})
 
-    reward_model_name: str = ""
-    reward_source: str = "classifier"
-    min_query_tokens: int = 2
-    max_query_tokens: int = 8
-    mini_batch_size: int = 16
-    ppo_epochs: int = 4
-    kl_target: float = 6.0
-    init_kl_coef: float = 0.2
-    min_review_chars: int = 0
-    min_reward_gain: float = 0.2
-    grpo_prompt_tokens: int = 4
-    grpo_batch_size: int = 32
-    grpo_steps: int = 20
-    grpo_learning_rate: float = 1e-3
+    PROFILES = {
+        "common": {"seed": 42, "beta": 0.1, "sft_weight": 1.0},
+        "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 320, "n_test": 60,
+                 "max_steps": 40, "batch_size": 8, "learning_rate": 1e-3, "max_length": 64,
+                 "max_new_tokens": 16, "max_prompt_tokens": 32, "min_pref_accuracy": 0.7,
+                 "judge": "review", "cpu_threads": 1},
+        "full": {"model_name": "gpt2", "dataset": "trl-lib/ultrafeedback_binarized", "n_train": 2000,
+                 "n_test": 200, "max_steps": 250, "batch_size": 8, "learning_rate": 1e-5, "max_length": 512,
+                 "max_new_tokens": 64, "max_prompt_tokens": 256, "min_pref_accuracy": 0.55,
+                 "judge": None, "cpu_threads": None},
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PPORLHFConfig(LabConfig):
+    """Lab 04: RLHF with PPO towards positive reviews, and an optional GRPO section."""
+
+    reward_model_name: str = field(metadata={"help": "The sentiment classifier whose P(POSITIVE) is the reward."})
+    reward_source: str = field(
+        metadata={"help": 'What scores the rollouts: "classifier" (that classifier\'s P(POSITIVE)) or "lab02" (the '
+                          "reward model lab 02 saved for this profile, see reward.saved_reward_model_dir)."})
+    min_query_tokens: int = field(metadata={"help": "Shortest query length LengthSampler draws."})
+    max_query_tokens: int = field(metadata={"help": "Longest query length LengthSampler draws."})
+    mini_batch_size: int = field(metadata={"help": "Rollouts per PPO optimisation step."})
+    ppo_epochs: int = field(metadata={"help": "Passes PPO makes over each batch of rollouts."})
+    kl_target: float = field(
+        metadata={"help": "The KL (nats per sequence) the adaptive controller steers β towards."})
+    init_kl_coef: float = field(metadata={"help": "β at the start, the weight of the KL penalty."})
+    min_review_chars: int = field(metadata={"help": "Reviews shorter than this are not used as queries."})
+    min_reward_gain: float = field(
+        metadata={"help": "The rise of the mean reward (P(POSITIVE), in [0, 1]) the learning check asks for."})
+    grpo_prompt_tokens: int = field(metadata={"help": "Prompt tokens of the GRPO section."})
+    grpo_batch_size: int = field(metadata={"help": "Completions per GRPO step."})
+    grpo_steps: int = field(metadata={"help": "Optimizer steps of the GRPO section."})
+    grpo_learning_rate: float = field(metadata={"help": "Learning rate of the GRPO section."})
+
+    PROFILES = {
+        "common": {"seed": 42, "reward_source": "classifier", "min_query_tokens": 2, "max_query_tokens": 8,
+                   "mini_batch_size": 16, "ppo_epochs": 4, "kl_target": 6.0, "grpo_prompt_tokens": 4,
+                   "grpo_batch_size": 32},
+        "tiny": {"model_name": "zoo:tiny-gpt2-imdb", "reward_model_name": "zoo:tiny-sentiment",
+                 "dataset": TINY_DATASET, "n_train": 512, "n_test": 64, "max_steps": 20, "batch_size": 32,
+                 "learning_rate": 5e-4, "max_new_tokens": 12, "init_kl_coef": 0.2, "min_review_chars": 0,
+                 "min_reward_gain": 0.2, "grpo_steps": 20, "grpo_learning_rate": 1e-3, "cpu_threads": 1},
+        "full": {"model_name": "lvwerra/gpt2-imdb", "reward_model_name": "lvwerra/distilbert-imdb",
+                 "dataset": "stanfordnlp/imdb", "n_train": 3000, "n_test": 128, "max_steps": 120,
+                 "batch_size": 64, "learning_rate": 1.41e-5, "max_new_tokens": 16, "init_kl_coef": 0.1,
+                 "min_review_chars": 200, "min_reward_gain": 0.1, "grpo_steps": 150, "grpo_learning_rate": 2e-5,
+                 "cpu_threads": None},
+    }
 
     def __post_init__(self):
         if self.reward_source not in ("classifier", "lab02"):
@@ -189,58 +217,91 @@ class PPOLabConfig(LabConfig):
                              f"model lab 02 saved), got {self.reward_source!r}.")
 
 
-@dataclass(frozen=True)
-class GenerationConfigLab(LabConfig):
-    """Lab 05.
+@dataclass(frozen=True, kw_only=True)
+class GenerationParametersConfig(LabConfig):
+    """Lab 05: decoding strategies on one prompt (it trains nothing)."""
 
-    Parameters:
-        prompt: the text every decoding strategy continues.
-    """
+    prompt: str = field(metadata={"help": "The text every decoding strategy continues."})
 
-    prompt: str = "the film was"
+    PROFILES = {
+        "common": {"seed": 42, "prompt": "the film was"},
+        "tiny": {"model_name": "zoo:tiny-gpt2", "max_new_tokens": 20},
+        "full": {"model_name": "gpt2", "max_new_tokens": 40},
+    }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScalingUpConfig(LabConfig):
-    """Lab 06.
+    """Lab 06: LoRA, QLoRA, the memory formula, and launched multi-process runs."""
 
-    Parameters:
-        system_prompt: the system turn of every conversation.
-        lora_target_modules: the linear layers that get adapters (every attention and MLP projection: the
-            QLoRA paper needed all of them to match full fine-tuning).
-        global_batch_size: examples per optimizer step summed over processes in the launched runs.
-        lora_learning_rate, lora_r, lora_alpha: the adapter's learning rate, rank r and scale α (update α/r·BA).
-        min_bleu_gain: the BLEU rise the LoRA run's check asks for.
-        full_ft_baseline: also fully fine-tune the same budget, to report LoRA's gap.
-        qlora: run the 4-bit QLoRA section (needs CUDA and bitsandbytes).
-        memory_probe_hidden: width of a same-architecture model whose training memory is measured against the
-            formula (``None``: the lab's model itself).
-        script_steps: optimizer steps of each launched run.
-    """
+    system_prompt: str = field(metadata={"help": "The system turn of every conversation."})
+    lora_target_modules: tuple[str, ...] = field(
+        metadata={"help": "The linear layers that get adapters: every attention and MLP projection (the QLoRA "
+                          "paper needed all of them to match full fine-tuning)."})
+    global_batch_size: int = field(
+        metadata={"help": "Examples per optimizer step, summed over processes, in the launched runs."})
+    lora_learning_rate: float = field(metadata={"help": "The adapter's learning rate."})
+    lora_r: int = field(metadata={"help": "The adapter's rank r."})
+    lora_alpha: int = field(metadata={"help": "The adapter's scale α (the update is α/r·BA)."})
+    min_bleu_gain: float = field(metadata={"help": "The BLEU rise the LoRA run's check asks for."})
+    full_ft_baseline: bool = field(
+        metadata={"help": "Also fully fine-tune the same budget, to report LoRA's gap."})
+    qlora: bool = field(metadata={"help": "Run the 4-bit QLoRA section (needs CUDA and bitsandbytes)."})
+    memory_probe_hidden: int | None = field(
+        metadata={"help": "Width of a same-architecture model whose training memory is measured against the "
+                          "formula (None: the lab's model itself)."})
+    script_steps: int = field(metadata={"help": "Optimizer steps of each launched run."})
 
-    system_prompt: str = ""
-    lora_target_modules: tuple[str, ...] = ()
-    global_batch_size: int = 16
-    lora_learning_rate: float = 1e-2
-    lora_r: int = 8
-    lora_alpha: int = 16
-    min_bleu_gain: float = 20
-    full_ft_baseline: bool = True
-    qlora: bool = False
-    memory_probe_hidden: int | None = None
-    script_steps: int = 12
+    PROFILES = {
+        "common": {"seed": 42, "system_prompt": "You are a helpful assistant. Answer with the result only.",
+                   "lora_target_modules": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                           "down_proj"),
+                   "global_batch_size": 16},
+        # a short system prompt: a tiny model's step costs by the token, and every conversation carries it
+        "tiny": {"model_name": "zoo:tiny-qwen2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
+                 "system_prompt": "Answer briefly.",
+                 "max_steps": 100, "batch_size": 16, "learning_rate": 3e-3, "lora_learning_rate": 1e-2, "lora_r": 8,
+                 "lora_alpha": 16, "max_length": 128, "max_new_tokens": 24, "min_bleu_gain": 20,
+                 "full_ft_baseline": True, "qlora": False, "memory_probe_hidden": 1024, "script_steps": 12,
+                 "cpu_threads": 1},
+        # no full fine-tuning baseline: 16 bytes per parameter plus activations crowd a T4
+        "full": {"model_name": "Qwen/Qwen2.5-0.5B-Instruct", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,
+                 "n_test": 100, "max_steps": 300, "batch_size": 8, "learning_rate": 1e-5, "lora_learning_rate": 2e-4,
+                 "lora_r": 16, "lora_alpha": 32, "max_length": 512, "max_new_tokens": 128, "min_bleu_gain": 2,
+                 "full_ft_baseline": False, "qlora": True, "memory_probe_hidden": None, "script_steps": 20,
+                 "cpu_threads": None},
+    }
 
 
+# The labs with a config, in course order (the overview, lab 00, trains nothing and has none).
 CONFIG_CLASSES: dict[str, type[LabConfig]] = {
     "01_instruction_tuning": InstructionTuningConfig,
     "02_reward_modeling": RewardModelingConfig,
-    "03_dpo": DPOLabConfig,
-    "04_ppo_rlhf": PPOLabConfig,
-    "05_generation_parameters": GenerationConfigLab,
+    "03_dpo": DirectPreferenceOptimizationConfig,
+    "04_ppo_rlhf": PPORLHFConfig,
+    "05_generation_parameters": GenerationParametersConfig,
     "06_scaling_up": ScalingUpConfig,
 }
 
 SET_BY_LAB_CONFIG = ("lab", "profile", "reason", "dtype", "output_dir", "zoo_models")
+
+
+def config_labs() -> list[str]:
+    """The stems of the labs with a config, in course order."""
+    return list(CONFIG_CLASSES)
+
+
+def profile_values(lab: str, profile: str) -> dict[str, Any]:
+    """A lab's values in one profile: its ``common`` block overridden by the profile's (a new dict each call).
+
+    ``lab`` is the stem (``"03_dpo"``; :func:`labhelpers.config.resolve_lab` turns ``"03"`` into it).
+    """
+    if lab not in CONFIG_CLASSES:
+        raise ValueError(f"Lab {lab!r} has no config; the labs with one are {', '.join(CONFIG_CLASSES)}.")
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"Unknown profile {profile!r} for lab {lab}; the profiles are {', '.join(PROFILE_NAMES)}.")
+    blocks = CONFIG_CLASSES[lab].PROFILES
+    return {**blocks["common"], **blocks[profile]}
 
 
 def field_names(cls: type[LabConfig]) -> list[str]:
@@ -268,7 +329,7 @@ def _accepts(kind, value) -> bool:
 def check_field(cls: type[LabConfig], name: str, value) -> None:
     """Raise one ``ValueError`` naming the field when ``name`` is unknown or ``value`` has the wrong type."""
     hints = typing.get_type_hints(cls)
-    if name not in hints:
+    if name not in field_names(cls):  # a class variable such as PROFILES is no setting
         known = ", ".join(n.upper() for n in field_names(cls) if n not in SET_BY_LAB_CONFIG)
         raise ValueError(f"Unknown setting {name.upper()!r} for {cls.__name__}; known settings: {known}.")
     if not _accepts(hints[name], value):
@@ -287,10 +348,35 @@ def _describe(kind) -> str:
     return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
 
 
-def check_table(table: dict[str, dict[str, dict]]) -> None:
-    """Every key of every lab's profile blocks is a field of that lab's class, with the field's type."""
-    for lab, blocks in table.items():
-        cls = CONFIG_CLASSES[lab]
-        for block in blocks.values():
-            for name, value in block.items():
-                check_field(cls, name, value)
+def _check_block(lab: str, cls: type[LabConfig], block: str, values: dict[str, Any]) -> None:
+    settable = [name for name in field_names(cls) if name not in SET_BY_LAB_CONFIG]
+    for name, value in values.items():
+        if name not in settable:
+            raise ValueError(f"Lab {lab}: {cls.__name__}.PROFILES[{block!r}] sets {name!r}, which is not one of its "
+                             f"fields: {', '.join(settable)}.")
+        try:
+            check_field(cls, name, value)
+        except ValueError as err:
+            raise ValueError(f"Lab {lab}: {cls.__name__}.PROFILES[{block!r}]: {err}") from None
+
+
+def check_profiles() -> None:
+    """Check every lab's ``PROFILES``: exactly the blocks ``common`` and one per profile, each value a field of the
+    lab's class with the field's type, and every field without a default set in every profile."""
+    for lab, cls in CONFIG_CLASSES.items():
+        blocks = ("common", *PROFILE_NAMES)
+        if sorted(cls.PROFILES) != sorted(blocks):
+            raise ValueError(f"Lab {lab}: {cls.__name__}.PROFILES has the blocks {', '.join(cls.PROFILES)}; it "
+                             f"must have exactly {', '.join(blocks)}.")
+        for block, values in cls.PROFILES.items():
+            _check_block(lab, cls, block, values)
+        required = [f.name for f in fields(cls) if f.name not in SET_BY_LAB_CONFIG
+                    and f.default is MISSING and f.default_factory is MISSING]
+        for profile in PROFILE_NAMES:
+            missing = [name for name in required if name not in profile_values(lab, profile)]
+            if missing:
+                raise ValueError(f"Lab {lab}: {cls.__name__}.PROFILES sets no value for {', '.join(missing)} in "
+                                 f"the {profile!r} profile (neither in its block nor in 'common').")
+
+
+check_profiles()  # at import, so a renamed or mistyped option fails before any notebook runs

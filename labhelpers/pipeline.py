@@ -43,10 +43,11 @@ ARROWS: tuple[tuple[str, str, str], ...] = (
 
 
 def shown_stages() -> list[Stage]:
-    """The stages of the labs the course has now (a lab without a config in LAB_DEFAULTS gets no box yet)."""
-    from .config import LAB_DEFAULTS
+    """The stages of the labs the course has now (a lab without a config gets no box yet)."""
+    from .config import config_labs
 
-    return [stage for stage in STAGES if stage.lab is None or stage.lab in LAB_DEFAULTS]
+    labs = config_labs()
+    return [stage for stage in STAGES if stage.lab is None or stage.lab in labs]
 
 
 def stage_labs() -> list[str]:

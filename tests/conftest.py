@@ -188,10 +188,9 @@ def failure_of(run) -> str:
 
 def lab_defaults(lab: str, profile: str = "tiny") -> dict:
     """The lab's settings for a profile, as the notebook reads them: the common block, then the profile's."""
-    from labhelpers.config import LAB_DEFAULTS, resolve_lab
+    from labhelpers.config import profile_values, resolve_lab
 
-    table = LAB_DEFAULTS[resolve_lab(lab)]
-    return {**table.get("common", {}), **table[profile]}
+    return profile_values(resolve_lab(lab), profile)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from labhelpers import training
-from labhelpers.config import LAB_DEFAULTS
+from labhelpers.config import config_labs, profile_values
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_full_profile.py"
@@ -57,7 +57,7 @@ def test_the_benchmark_trains_with_the_config_the_notebook_builds(bench, lab):
     own = lab_own(cfg).to_dict()
     assert {name for name, value in args.to_dict().items() if value != own[name]} <= BENCHMARK_FIELDS
 
-    full = LAB_DEFAULTS[lab]["full"]
+    full = profile_values(lab, "full")
     assert (args.per_device_train_batch_size, args.max_length, args.learning_rate) == (
         full["batch_size"], full["max_length"], full["learning_rate"])
     assert args.fp16 and not args.bf16 and not args.use_cpu  # what a T4 runs
@@ -65,7 +65,7 @@ def test_the_benchmark_trains_with_the_config_the_notebook_builds(bench, lab):
     if lab == "01_instruction_tuning":
         assert args.train_sampling_strategy == "group_by_length" and args.completion_only_loss
     if lab == "03_dpo":
-        assert args.precompute_ref_log_probs is True and args.beta == LAB_DEFAULTS[lab]["common"]["beta"]
+        assert args.precompute_ref_log_probs is True and args.beta == full["beta"]
 
 
 def test_the_dtype_option_picks_the_trainers_precision_and_smoke_runs_on_the_cpu(bench):
@@ -81,19 +81,19 @@ def test_ppo_grpo_and_generation_settings_are_the_labs(bench):
     cfg = bench.lab_settings("04_ppo_rlhf", "float16")
     ppo = bench.training_args_for("04_ppo_rlhf", cfg, steps=3, out_dir="bench-out")
     assert ppo == training.ppo_config(cfg, total_steps=3, show_progress=False)
-    common, full = LAB_DEFAULTS["04_ppo_rlhf"]["common"], LAB_DEFAULTS["04_ppo_rlhf"]["full"]
+    full = profile_values("04_ppo_rlhf", "full")
     assert (ppo.learning_rate, ppo.mini_batch_size, ppo.ppo_epochs) == (
-        full["learning_rate"], common["mini_batch_size"], common["ppo_epochs"])
+        full["learning_rate"], full["mini_batch_size"], full["ppo_epochs"])
     assert (cfg.batch_size, cfg.max_query_tokens, cfg.max_new_tokens) == (
-        full["batch_size"], common["max_query_tokens"], full["max_new_tokens"])
+        full["batch_size"], full["max_query_tokens"], full["max_new_tokens"])
 
     grpo = bench.training_args_for("04_ppo_rlhf/grpo", cfg, steps=3, out_dir="bench-out")
     assert grpo.to_dict() == training.grpo_args(cfg, **RUN).to_dict()
-    assert grpo.per_device_train_batch_size == common["grpo_batch_size"] and grpo.fp16
+    assert grpo.per_device_train_batch_size == full["grpo_batch_size"] and grpo.fp16
 
     cfg = bench.lab_settings("05_generation_parameters", "float16")
     generate = bench.training_args_for("05_generation_parameters", cfg, steps=3, out_dir="bench-out")
-    assert generate["max_new_tokens"] == LAB_DEFAULTS["05_generation_parameters"]["full"]["max_new_tokens"]
+    assert generate["max_new_tokens"] == profile_values("05_generation_parameters", "full")["max_new_tokens"]
     assert cfg.torch_dtype == torch.float16
 
 
@@ -136,7 +136,7 @@ def test_the_smoke_run_measures_every_lab_on_the_cpu(bench, tmp_path):
     report = json.loads(out.read_text())
     rows = {row["lab"]: row for row in report["labs"]}
     # lab 06's QLoRA needs CUDA; its GPU figures come from `labhelpers rehearse 06 --full-size --gpu-memory-gib`
-    assert {lab.split("/")[0] for lab in rows} == set(LAB_DEFAULTS) - {"06_scaling_up"}
+    assert {lab.split("/")[0] for lab in rows} == set(config_labs()) - {"06_scaling_up"}
     for lab, row in rows.items():
         assert row["oom"] is False, lab
         assert math.isfinite(row["median_step_s"]) and row["median_step_s"] > 0, lab

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from conftest import ROOT
 
-from labhelpers.config import LAB_DEFAULTS
+from labhelpers.config import config_labs
 from labhelpers.course import hardware
 
 
 def test_every_lab_has_its_figures():
-    assert set(hardware.HARDWARE) == set(LAB_DEFAULTS)
+    assert set(hardware.HARDWARE) == set(config_labs())
 
 
 def test_headers_and_readme_show_the_figures_of_the_one_place():

@@ -12,7 +12,7 @@ import pytest
 from conftest import LABS, checks_of
 
 from labhelpers import pipeline
-from labhelpers.config import LAB_DEFAULTS, lab_names
+from labhelpers.config import config_labs, lab_names
 from labhelpers.course.runner import lab_notebooks
 from labhelpers.course.student import student_version
 from labhelpers.records import read_records
@@ -27,7 +27,7 @@ def run(executed_lab):
 
 
 def test_every_lab_has_a_box_and_the_boxes_do_not_overlap():
-    assert sorted(pipeline.stage_labs()) == sorted(LAB_DEFAULTS), "one box for every lab with a config"
+    assert sorted(pipeline.stage_labs()) == sorted(config_labs()), "one box for every lab with a config"
     boxes = [(s.x, s.y) for s in pipeline.STAGES]
     assert len(set(boxes)) == len(boxes)
     keys = {s.key for s in pipeline.STAGES}
@@ -52,7 +52,7 @@ def test_the_overview_draws_the_figure_and_records_its_checks(run):
     assert run.error is None, run.error
     checks = checks_of(run)
     assert checks["pipeline_names_every_lab"]["passed"]
-    assert checks["pipeline_names_every_lab"]["value"] == len(LAB_DEFAULTS) >= 5
+    assert checks["pipeline_names_every_lab"]["value"] == len(config_labs()) >= 5
     quizzes = [name for name in checks if name.startswith("quiz_")]
     assert len(quizzes) >= 3 and all(checks[name]["passed"] for name in quizzes)
     nb = json.loads(open(run.output).read())

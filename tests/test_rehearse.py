@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labhelpers import data
-from labhelpers.config import LAB_DEFAULTS, full_profile_hub_ids
+from labhelpers.config import CONFIG_CLASSES, config_labs, full_profile_hub_ids, profile_values
 from labhelpers.course.rehearsal import (
     DATASET_STANDINS,
     MODEL_STANDINS,
@@ -48,16 +48,16 @@ def offline_hub(tmp_path, monkeypatch):
 
 
 def test_every_full_profile_id_has_a_standin():
-    for lab, table in LAB_DEFAULTS.items():
-        ids = full_profile_hub_ids({**table.get("common", {}), **table.get("full", {})})
+    for lab in config_labs():
+        ids = full_profile_hub_ids(profile_values(lab, "full"))
         assert check_standins(lab) == ids
         for repo_id, kind in ids.items():
             assert repo_id in (MODEL_STANDINS if kind == "model" else DATASET_STANDINS), (lab, repo_id)
 
 
 def test_an_id_without_standin_is_named(monkeypatch):
-    full = {**LAB_DEFAULTS["05_generation_parameters"]["full"], "model_name": "someone/unknown-model"}
-    monkeypatch.setitem(LAB_DEFAULTS["05_generation_parameters"], "full", full)
+    profiles = CONFIG_CLASSES["05_generation_parameters"].PROFILES
+    monkeypatch.setitem(profiles, "full", {**profiles["full"], "model_name": "someone/unknown-model"})
     with pytest.raises(RehearsalError, match=r"model 'someone/unknown-model'.*MODEL_STANDINS"):
         check_standins("05_generation_parameters")
 
@@ -134,7 +134,7 @@ def test_datasets_alone_cannot_read_the_hub_cache_offline(offline_hub):
 
 def test_imdb_standin_reviews_survive_lab_04s_length_filter():
     rows = DATASET_STANDINS["stanfordnlp/imdb"].rows("train", 64, 0)
-    assert min(len(r["text"]) for r in rows) > LAB_DEFAULTS["04_ppo_rlhf"]["full"]["min_review_chars"]
+    assert min(len(r["text"]) for r in rows) > profile_values("04_ppo_rlhf", "full")["min_review_chars"]
     assert sorted({r["label"] for r in rows}) == [0, 1]
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from labhelpers import training
-from labhelpers.config import LAB_DEFAULTS, lab_config
+from labhelpers.config import lab_config, profile_values
 
 
 def config(lab: str, profile: str):
@@ -15,8 +15,7 @@ def config(lab: str, profile: str):
 
 
 def defaults(lab: str, profile: str) -> dict:
-    table = LAB_DEFAULTS[lab]
-    return {**table.get("common", {}), **table[profile]}
+    return profile_values(lab, profile)
 
 
 @pytest.mark.parametrize("profile", ["tiny", "full"])

@@ -61,7 +61,7 @@ def t4_minutes(work: Workload) -> tuple[float, float]:
     return round(fast), round(slow)
 
 
-# The full profiles' work, from LAB_DEFAULTS' full blocks: steps × batch × max_length × sequences per example.
+# The full profiles' work, from the labs' full values (labhelpers.config.profile_values): steps × batch × max_length × sequences per example.
 WORKLOADS = {
     # two SFT runs (masked, unmasked) of 400 steps × 8 × 512; BLEU generation 3 × 100 prompts × 128 tokens
     "01_instruction_tuning": Workload(2 * 400 * 8 * 512, 0, "facebook/opt-350m", other_minutes=2),

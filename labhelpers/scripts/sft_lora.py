@@ -25,7 +25,7 @@ from pathlib import Path
 # ---------------------------------------------------------------- config
 SETTINGS = {
     "profile": "tiny",  # "tiny": the zoo's Qwen2 stand-in and synthetic data; "full": the real model and data
-    "model_name": None,  # None: the profile's model (lab 06's LAB_DEFAULTS in labhelpers/config.py)
+    "model_name": None,  # None: the profile's model (ScalingUpConfig.PROFILES in labhelpers/lab_configs.py)
     "dataset": None,  # None: the profile's dataset; else "tiny", a Hub id or a CodeAlpaca-format file
     "n_train": None,  # conversations to train on (None: the profile's)
     "global_batch_size": None,  # examples per optimizer step, summed over all processes (None: the profile's, 16)

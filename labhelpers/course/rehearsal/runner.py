@@ -2,7 +2,7 @@
 
 For every lab the runner
 
-1. collects the Hub ids of the lab's ``full`` profile from :data:`labhelpers.config.LAB_DEFAULTS` and stops with
+1. collects the Hub ids of the lab's ``full`` profile from :func:`labhelpers.config.profile_values` and stops with
    one :class:`RehearsalError` naming any id that has no stand-in;
 2. seeds a temporary ``HF_HOME`` with their stand-ins (:func:`labhelpers.course.rehearsal.cache.seed_hub_cache`);
 3. executes the notebook unchanged in a fresh process and kernel, with ``HF_HUB_OFFLINE=1`` and the
@@ -60,12 +60,11 @@ def rehearsal_parameters(notebook: Path, full_size: bool = False) -> dict:
 
 def hub_ids(lab: str) -> dict[str, str]:
     """``{repo_id: "model"|"dataset"}`` that the lab's ``full`` profile loads (none for a lab without defaults)."""
-    from labhelpers.config import LAB_DEFAULTS, full_profile_hub_ids
+    from labhelpers.config import config_labs, full_profile_hub_ids, profile_values
 
-    if lab not in LAB_DEFAULTS:
+    if lab not in config_labs():
         return {}
-    table = LAB_DEFAULTS[lab]
-    return full_profile_hub_ids({**table.get("common", {}), **table.get("full", {})})
+    return full_profile_hub_ids(profile_values(lab, "full"))
 
 
 def check_standins(lab: str) -> dict[str, str]:
