@@ -20,9 +20,7 @@ from labhelpers import config
 
 
 def _cmd_run(args) -> int:
-    from tqdm.auto import tqdm
-
-    from labhelpers.course.runner import execute_lab, lab_notebooks, parse_value, write_summary
+    from labhelpers.course.runner import execute_lab, lab_notebooks, parse_value, run_labs, write_summary
 
     profile = args.profile
     if profile:
@@ -44,16 +42,16 @@ def _cmd_run(args) -> int:
     for name, value in args.parameter or []:
         parameters[name] = parse_value(value)
 
-    runs = []
-    bar = tqdm(notebooks, desc="labs", unit="lab")
-    for nb in bar:
-        bar.set_postfix_str(nb.stem)
-        run = execute_lab(nb, out / nb.name, parameters=parameters, timeout=args.timeout,
-                          hard_timeout=args.hard_timeout, kernel_name=args.kernel,
-                          cwd=Path(args.cwd) if args.cwd else None)
-        runs.append(run)
-        bar.write(f"{nb.stem}: {run.status} in {run.seconds:.0f} s "
-                  f"({run.checks_passed}/{run.checks_total} checks)" + (f" -- {run.error}" if run.error else ""))
+    def run_one(nb: Path):
+        return execute_lab(nb, out / nb.name, parameters=parameters, timeout=args.timeout,
+                           hard_timeout=args.hard_timeout, kernel_name=args.kernel,
+                           cwd=Path(args.cwd) if args.cwd else None)
+
+    def report(run) -> str:
+        return (f"{run.lab}: {run.status} in {run.seconds:.0f} s ({run.checks_passed}/{run.checks_total} checks)"
+                + (f" -- {run.error}" if run.error else ""))
+
+    runs = run_labs(notebooks, run_one, report, progress_bar=True)
     summary = write_summary(runs, out)
 
     width = max(len(r.lab) for r in runs)
