@@ -1,22 +1,42 @@
 """labhelpers: what the fine-tuning labs share, so that each notebook keeps only its lesson.
 
-    from labhelpers import lab_config, record_result, record_check
+Every lab begins with ``import labhelpers``, whose top level is the labs' common calls: the setup cell's
+``quiet_known_warnings`` and ``print_versions``; ``lab_config`` and ``prepare_lab`` (lab 00: ``resolve_profile``);
+``record_result``, ``record_check`` and ``show_summary``. Beyond it, each lab imports these modules of the package:
 
-* :mod:`labhelpers.config`    profiles (auto/tiny/full), device and dtype, one frozen config per lab
-* :mod:`labhelpers.tiny`      the offline tiny model zoo (OPT, GPT-2, gpt2-imdb, a sentiment classifier)
-* :mod:`labhelpers.synthetic` seeded synthetic data with the real datasets' schemas
-* :mod:`labhelpers.data`      loaders: Hub id, local file or the tiny set, with schema checks
-* :mod:`labhelpers.formatting` Alpaca-style prompt formatting (lab 01)
-* :mod:`labhelpers.collators` the completion-only collator TRL no longer ships (lab 01)
-* :mod:`labhelpers.reward`    pair cleaning, reward scoring and win rate (lab 02)
-* :mod:`labhelpers.preferences` preference rows to prompt/chosen/rejected text, answer log-probs (lab 03)
-* :mod:`labhelpers.ppo`       LengthSampler and a small PPO trainer with a value head (lab 04)
-* :mod:`labhelpers.losses`    Bradley–Terry and DPO losses written from their formulas
-* :mod:`labhelpers.training`  every lab's trainer settings (SFT, reward, DPO, PPO, GRPO configs), in one place
-* :mod:`labhelpers.records`   result and check records read by the tests and the grader
-* :mod:`labhelpers.course.runner`   headless execution of the labs (``labhelpers run``)
-* :mod:`labhelpers.quiet`     hides the known upstream warnings a learner cannot act on, each with its reason
-* :mod:`labhelpers.course.grading`, :mod:`labhelpers.course.student`  gradebook from executed notebooks, student versions
+======  ===================================================================================================
+lab     modules
+======  ===================================================================================================
+00      ``pipeline``, ``quiz``, ``config``, ``records``
+01      ``training``, ``quiz``, ``formatting``, ``collators``, ``data``, ``display``
+02      ``training``, ``quiz``, ``reward``, ``data``, ``losses``
+03      ``training``, ``quiz``, ``data``, ``display``, ``losses``, ``preferences``, ``synthetic``, ``sequences``
+04      ``training``, ``quiz``, ``data``, ``display``, ``reward``, ``ppo``, ``sequences``
+05      ``training``, ``quiz``
+06      ``training``, ``quiz``, ``launch``, ``memory``, ``chat``, ``data``, ``lora``, ``scripts.sft_lora``
+======  ===================================================================================================
+
+* :mod:`~labhelpers.config`, :mod:`~labhelpers.lab_configs`  profiles (auto, tiny, full), device and dtype,
+  one frozen config per lab; :mod:`~labhelpers.pipeline` which lab builds which stage (lab 00's figure)
+* :mod:`~labhelpers.training`  every lab's trainer settings (SFT, reward, DPO, PPO, GRPO), in one place
+* :mod:`~labhelpers.data`, :mod:`~labhelpers.synthetic`  loaders with the real datasets' schemas, and the
+  seeded synthetic data of the ``tiny`` profile
+* :mod:`~labhelpers.formatting`, :mod:`~labhelpers.collators`  Alpaca prompts and completion-only collation (01)
+* :mod:`~labhelpers.reward`, :mod:`~labhelpers.losses`  reward scoring and win rate (02), Bradley–Terry and DPO
+  losses from their formulas (02, 03)
+* :mod:`~labhelpers.preferences`, :mod:`~labhelpers.sequences`  preference rows as text (03); padding,
+  positions, log-probs and masked statistics (03, 04)
+* :mod:`~labhelpers.ppo`  LengthSampler and a small PPO trainer with a value head (04)
+* :mod:`~labhelpers.chat`, :mod:`~labhelpers.lora`, :mod:`~labhelpers.memory`, :mod:`~labhelpers.launch`  chat
+  data, LoRA written out, training memory, ``accelerate launch`` of ``scripts/sft_lora.py`` (06)
+* :mod:`~labhelpers.quiz`, :mod:`~labhelpers.records`, :mod:`~labhelpers.display`  self-checks, result and
+  check records, and what the labs show without teaching it
+* behind the calls: :mod:`~labhelpers.tiny` and :mod:`~labhelpers.zoo_cache` (the tiny zoo, built on first
+  use), :mod:`~labhelpers.hub` (the ``full`` profile's downloads), :mod:`~labhelpers.quiet`,
+  :mod:`~labhelpers.versions` and :mod:`~labhelpers.doctor`
+
+:mod:`labhelpers.course` holds the course's tools (the runner, the grader, the rehearsal, student versions,
+the benchmarks' timing): they are for instructors and CI, not for the labs, and nothing above imports them.
 """
 
 from .config import LabConfig, lab_config, prepare_lab, resolve_profile
