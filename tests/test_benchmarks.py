@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_benchmark
+from conftest import ROOT, load_benchmark
 
 bench_labs = load_benchmark("bench_labs")
 bench_sft = load_benchmark("bench_sft")
@@ -91,11 +91,29 @@ def test_targets_flag_a_slow_lab_and_a_small_speedup():
                    "grading 100 notebooks ≤ 10 s": True}
 
 
-def test_readme_block_is_replaced_and_nothing_else(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{suite.README_START}\nold table\n{suite.README_END}\noutro\n")
-    assert suite.update_readme(readme, "new table\n")
-    assert readme.read_text() == f"intro\n{suite.README_START}\nnew table\n{suite.README_END}\noutro\n"
-    plain = tmp_path / "PLAIN.md"
-    plain.write_text("no markers\n")
-    assert not suite.update_readme(plain, "table\n") and plain.read_text() == "no markers\n"
+def test_the_readme_block_shows_the_stored_figures_todays_limits_and_names_an_unmeasured_lab(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # the suite imports its parts by name, as a script does
+    stored = json.loads((ROOT / "benchmarks" / "results" / "tiny.json").read_text())
+    # every lab with a limit gets a row (a stored one, or a copy of the first), then one is left out
+    first = next(iter(stored["labs"]["labs"].values()))
+    complete = {lab: stored["labs"]["labs"].get(lab, first) for lab in bench_labs.LIMITS_S}
+    dropped = "03_dpo"
+    kept = {lab: row for lab, row in complete.items() if lab != dropped}
+    stored["labs"]["labs"] = kept
+    stored["labs"]["total_limit_s"] = 1  # a limit from an older run: the block shows today's instead
+    results = tmp_path / "tiny.json"
+    results.write_text(json.dumps(stored))
+
+    block = suite.readme_block(results)
+    assert f"**Not measured: {dropped}.**" in block
+    assert f"| {dropped} |" not in block, "an unmeasured lab got a row of figures"
+    for lab, row in kept.items():
+        assert f"| {lab} | {row['wall_s']:.1f} s |" in block
+        assert f"| {lab} ≤ {bench_labs.LIMITS_S[lab]} s | yes | {row['wall_s']:.1f} s |" in block
+    total = f"{stored['labs']['total_wall_s']:.1f} s"
+    assert f"| all labs ≤ {bench_labs.TOTAL_LIMIT_S} s | not known | {total} without {dropped} |" in block
+    assert f"{dropped}: not measured |" in block
+
+    stored["labs"]["labs"] = complete
+    results.write_text(json.dumps(stored))
+    assert "Not measured" not in suite.readme_block(results) and "not known" not in suite.readme_block(results)

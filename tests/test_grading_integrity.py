@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from conftest import LABS, ROOT
 
-from labhelpers.course import points
+from labhelpers.course import generated, points
 from labhelpers.course.cli import main
 from labhelpers.course.grading import grade, statuses
 from labhelpers.course.grading.discover import load, submission_id
@@ -54,8 +54,9 @@ def test_demonstrations_carry_no_points():
 
 def test_readme_shows_the_status_and_points_tables_as_generated():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert statuses.markdown_table() in readme, "regenerate with labhelpers.course.grading.statuses.markdown_table()"
-    assert points.points_table() in readme, "regenerate with labhelpers.course.points.points_table()"
+    fix = "run python -m labhelpers.course.generated"
+    assert generated.block(readme, "statuses", "README.md") == statuses.markdown_table(), fix
+    assert generated.block(readme, "points", "README.md") == points.points_table(), fix
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Hardware figures live in labhelpers.course.hardware; the notebook headers and the README are generated from it."""
+"""Hardware figures live in labhelpers.course.hardware; the notebook headers and the README are generated from it
+(written by labhelpers.course.generated, whose own tests corrupt and restore every block)."""
 
 from __future__ import annotations
 
 from conftest import ROOT
 
 from labhelpers.config import config_labs
-from labhelpers.course import hardware
+from labhelpers.course import generated, hardware
 
 
 def test_every_lab_has_its_figures():
@@ -13,7 +14,9 @@ def test_every_lab_has_its_figures():
 
 
 def test_headers_and_readme_show_the_figures_of_the_one_place():
-    assert hardware.write_tables(ROOT, check=True) == [], "run python -m labhelpers.course.hardware"
+    assert generated.update(ROOT, check=True, only=["hardware"]) == [], "run python -m labhelpers.course.generated"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert generated.block(readme, "hardware") == hardware.readme_table()
 
 
 def test_each_figure_says_whether_it_was_measured_and_how():
@@ -48,6 +51,8 @@ def test_a_drifted_header_is_reported(tmp_path):
     nb = nbformat.read(str(path), as_version=4)
     nb.cells[0].source = nb.cells[0].source.replace("13.1 GiB", "10 GB")
     nbformat.write(nb, str(path))
-    assert hardware.write_tables(tmp_path, check=True) == ["03_dpo.ipynb"]
-    assert hardware.write_tables(tmp_path) == ["03_dpo.ipynb"]
-    assert hardware.write_tables(tmp_path, check=True) == []
+    drifted = ["labs/03_dpo.ipynb cell 0 <!-- hardware:start -->"]
+    assert generated.update(tmp_path, check=True, only=["hardware"]) == drifted
+    assert generated.update(tmp_path, only=["hardware"]) == drifted
+    assert generated.update(tmp_path, check=True, only=["hardware"]) == []
+    assert "13.1 GiB" in nbformat.read(str(path), as_version=4).cells[0].source

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from conftest import LABS
 
-from labhelpers.course import setup_cell
+from labhelpers.course import generated, setup_cell
 
 
 def test_every_lab_opens_with_the_generated_setup_cell():
@@ -18,7 +18,7 @@ def test_every_lab_opens_with_the_generated_setup_cell():
     assert len(labs) >= 6
     for path in labs:
         cell = nbformat.read(str(path), as_version=4).cells[setup_cell.SETUP_CELL_INDEX]
-        assert cell.source == setup_cell.setup_cell_source(), f"{path.name}: run python -m labhelpers.course.setup_cell"
+        assert cell.source == setup_cell.setup_cell_source(), f"{path.name}: run python -m labhelpers.course.generated"
 
 
 def test_the_cell_installs_the_runtime_from_the_one_repository_and_revision():
@@ -105,8 +105,12 @@ def test_outside_colab_nothing_is_installed(monkeypatch):
 def test_the_check_mode_reports_a_lab_whose_cell_drifted(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Lab 99"),
                                          nbformat.v4.new_code_cell("print('old setup')")])
-    path = tmp_path / "99_drift.ipynb"
+    (tmp_path / "labs").mkdir()
+    path = tmp_path / "labs" / "99_drift.ipynb"
     nbformat.write(nb, str(path))
-    assert setup_cell.main(["--labs", str(tmp_path), "--check"]) == 1
-    assert setup_cell.main(["--labs", str(tmp_path)]) == 0
-    assert setup_cell.main(["--labs", str(tmp_path), "--check"]) == 0
+    drifted = ["labs/99_drift.ipynb cell 1 (the setup cell)"]
+    assert generated.update(tmp_path, check=True, only=["setup"]) == drifted
+    assert nbformat.read(str(path), as_version=4).cells[1].source == "print('old setup')"
+    assert generated.update(tmp_path, only=["setup"]) == drifted
+    assert generated.update(tmp_path, check=True, only=["setup"]) == []
+    assert nbformat.read(str(path), as_version=4).cells[1].source == setup_cell.setup_cell_source()

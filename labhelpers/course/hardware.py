@@ -1,10 +1,7 @@
 """Each lab's hardware figures (time per profile, GPU memory), in one place, each marked measured or estimated.
 
-The notebook headers and the README's hardware table are generated from :data:`HARDWARE`, and a test checks
-they agree; ``lab_config``'s full-on-a-CPU warning reads the time from here too.
-
-    python -m labhelpers.course.hardware           # rewrite the tables in labs/*.ipynb and README.md
-    python -m labhelpers.course.hardware --check   # exit 1 if one differs
+The notebook headers and the README's hardware table are rendered from :data:`HARDWARE` here and written by
+:mod:`labhelpers.course.generated`; ``lab_config``'s full-on-a-CPU warning reads the time from here too.
 
 **Measured** figures name the machine and the command. **Estimates** say how they were made. The T4 minutes
 come from :func:`t4_minutes`: training FLOPs (6·N per token for a trained model, 2·N for a frozen one's
@@ -15,10 +12,7 @@ small), plus each lab's generation and evaluation time, plus three minutes to do
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 T4_EFFECTIVE_TFLOPS = (15.0, 5.0)  # optimistic, pessimistic achieved fp16 throughput on a T4
 SETUP_MINUTES = 3.0
@@ -129,8 +123,6 @@ HARDWARE: dict[str, LabHardware] = {
                                    "(benchmarks/gpu_t4.sh measures it on a GPU)")),
 }
 
-START, END = "<!-- hardware:start -->", "<!-- hardware:end -->"
-
 
 def full_minutes(lab: str) -> float:
     """The pessimistic T4 estimate, for messages such as lab_config's full-on-a-CPU warning."""
@@ -139,22 +131,21 @@ def full_minutes(lab: str) -> float:
 
 
 def header_table(lab: str) -> str:
-    """The notebook header's hardware table (between the markers)."""
+    """The notebook header's hardware table (the text between its markers)."""
     hw = HARDWARE[lab]
     return "\n".join([
-        START,
         "| profile | hardware | time | memory |",
         "|---|---|---|---|",
         f"| `tiny` | any CPU, offline | {hw.tiny_time.text()} on a 2-core CPU | < 1 GB RAM |",
         f"| `full` | a GPU, e.g. a Colab T4 (15 GB) | {hw.full_time.text()} on a T4 | {hw.full_gpu_memory.text()} of GPU |",
         "",
         "How each figure was obtained: `labhelpers/course/hardware.py`.",
-        END,
     ])
 
 
 def readme_table() -> str:
-    lines = [START, "| lab | tiny, 2-core CPU | full: time on a T4 | full: peak GPU memory |", "|---|---|---|---|"]
+    """The README's hardware table with its numbered notes (the text between its markers)."""
+    lines = ["| lab | tiny, 2-core CPU | full: time on a T4 | full: peak GPU memory |", "|---|---|---|---|"]
     notes: list[str] = []
     for lab, hw in HARDWARE.items():
         marks = []
@@ -165,53 +156,4 @@ def readme_table() -> str:
         lines.append(f"| {lab[:2]} | " + " | ".join(marks) + " |")
     lines.append("")
     lines += [f"{i}. {how}." for i, how in enumerate(notes, 1)]
-    lines.append(END)
     return "\n".join(lines)
-
-
-def _replace_block(text: str, block: str, where: str) -> str:
-    if START not in text or END not in text:
-        raise ValueError(f"{where} has no {START} … {END} block to fill")
-    before, rest = text.split(START, 1)
-    return before + block + rest.split(END, 1)[1]
-
-
-def write_tables(root: Path, *, check: bool = False) -> list[str]:
-    """Fill the hardware blocks of every lab header and the README; return what differed."""
-    import nbformat
-
-    differing = []
-    for lab in HARDWARE:
-        path = root / "labs" / f"{lab}.ipynb"
-        if not path.exists():  # a lab being written; its header gets the block when it lands
-            continue
-        nb = nbformat.read(str(path), as_version=4)
-        new = _replace_block(nb.cells[0].source, header_table(lab), path.name)
-        if new != nb.cells[0].source:
-            differing.append(path.name)
-            if not check:
-                nb.cells[0].source = new
-                nbformat.write(nb, str(path))
-    readme = root / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    new = _replace_block(text, readme_table(), "README.md")
-    if new != text:
-        differing.append("README.md")
-        if not check:
-            readme.write_text(new, encoding="utf-8")
-    return differing
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fill the hardware tables of the labs and the README.")
-    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2]))
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    differing = write_tables(Path(args.root), check=args.check)
-    for name in differing:
-        print(f"{'differs' if args.check else 'rewrote'}: {name}")
-    return 1 if args.check and differing else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,17 +8,13 @@ When it moved a package this Python had already imported, the cell stops and ask
 running session would go on with the old modules. The cell can be re-run after a failed install. Outside Colab
 it installs nothing.
 
-    python -m labhelpers.course.setup_cell            # rewrite the setup cell of every lab in labs/
-    python -m labhelpers.course.setup_cell --check    # exit 1 if a lab's setup cell differs from the template
-
+:mod:`labhelpers.course.generated` writes the cell into every lab (and ``--check`` names a lab whose cell differs).
 A release sets :data:`REVISION` to its tag and regenerates the cells, so a notebook opened from that tag
 installs that tag. A fork is used by setting ``LABS_REPO`` (and ``LABS_REVISION``) before the cell runs.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 REPOSITORY = "https://github.com/llm-finetuning-labs/llm-finetuning-labs"
@@ -62,38 +58,3 @@ SETUP_CELL_INDEX = 1  # cell 0 is the lab's title and overview
 
 def lab_notebooks(labs_dir: Path) -> list[Path]:
     return sorted(p for p in Path(labs_dir).glob("[0-9][0-9]_*.ipynb"))
-
-
-def write_setup_cells(labs_dir: Path, *, check: bool = False) -> list[Path]:
-    """Make every lab's setup cell the template; return the notebooks that differed (``check``: change none)."""
-    import nbformat
-
-    differing = []
-    source = setup_cell_source()
-    for path in lab_notebooks(labs_dir):
-        nb = nbformat.read(str(path), as_version=4)
-        cell = nb.cells[SETUP_CELL_INDEX]
-        if cell.cell_type != "code":
-            raise ValueError(f"{path.name}: cell {SETUP_CELL_INDEX} should be the setup code cell, "
-                             f"found a {cell.cell_type} cell")
-        if cell.source != source:
-            differing.append(path)
-            if not check:
-                cell.source = source
-                nbformat.write(nb, str(path))
-    return differing
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labs", default=str(Path(__file__).resolve().parents[2] / "labs"))
-    parser.add_argument("--check", action="store_true", help="only report labs whose setup cell differs")
-    args = parser.parse_args(argv)
-    differing = write_setup_cells(Path(args.labs), check=args.check)
-    for path in differing:
-        print(f"{'differs' if args.check else 'rewrote'}: {path.name}")
-    return 1 if args.check and differing else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
