@@ -2,15 +2,15 @@
 
     python benchmarks/bench_labs.py [LAB ...] [--repeats 3]
 
-Each run executes the lab through ``labhelpers.course.runner.execute_lab`` (papermill, what ``labhelpers run`` uses) in a
-fresh child process with a warm zoo cache. From the executed notebook's per-cell timings the wall time is split into
+Each run executes the lab through ``labhelpers.course.runner.execute_lab`` (papermill in a fresh kernel, what
+``labhelpers run`` uses) with a warm zoo cache. From the executed notebook's per-cell timings the wall time is split into
 
 * ``kernel_s``: starting the kernel and papermill's own work (wall time minus the time spent in cells);
 * ``setup_s``: the cells before section 1 (installing nothing here, imports of torch/transformers/TRL, the config);
 * ``lab_s``: the lab's own work, every cell from section 1 on.
 
-``peak_rss_mib`` is the kernel's peak resident memory (``getrusage(RUSAGE_CHILDREN)`` of the child process, whose
-only child is the kernel). Medians over ``repeats``. Run it on an otherwise idle machine.
+``peak_rss_mib`` is the kernel's peak resident memory and ``cpu_s`` its CPU time, as the runner measures them
+(its child is the kernel's parent, and reads them once the kernel has exited). Medians over ``repeats``. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -51,25 +49,18 @@ def split_times(executed: Path, wall_s: float) -> dict:
 
 
 def run_once(notebook: Path) -> dict:
-    """Execute one lab in a child process; returns its times, peak memory and check counts."""
-    with tempfile.TemporaryDirectory() as out:
-        executed = Path(out) / notebook.name
-        child = subprocess.run([sys.executable, __file__, "--child", str(notebook), str(executed)],
-                               capture_output=True, text=True, check=True)
-        result = json.loads(child.stdout.strip().splitlines()[-1])
-        result.update(split_times(executed, result["wall_s"]))
-    return result
-
-
-def child(notebook: str, executed: str) -> None:
-    import resource
-
+    """Execute one lab in a fresh kernel; returns its times, the kernel's peak memory and CPU time, check counts."""
     from labhelpers.course.runner import execute_lab
 
-    run = execute_lab(Path(notebook), Path(executed), parameters={"PROFILE": "tiny"})
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux reports KiB
-    print(json.dumps({"wall_s": run.seconds, "status": run.status, "checks": f"{run.checks_passed}/{run.checks_total}",
-                      "peak_rss_mib": round(peak_kib / 1024)}))
+    with tempfile.TemporaryDirectory() as out:
+        executed = Path(out) / notebook.name
+        run = execute_lab(notebook, executed, parameters={"PROFILE": "tiny"})
+        result = {"wall_s": run.seconds, "status": run.status, "checks": f"{run.checks_passed}/{run.checks_total}",
+                  "peak_rss_mib": run.peak_rss_mib, "cpu_s": run.cpu_seconds}
+        if run.peak_rss_mib is None:  # stopped, or did not start: nothing to take a median of
+            raise RuntimeError(f"{notebook.stem} did not run to its end: {run.error}")
+        result.update(split_times(executed, result["wall_s"]))
+    return result
 
 
 def run(labs: list[str] | None = None, repeats: int = 3) -> dict:
@@ -81,7 +72,7 @@ def run(labs: list[str] | None = None, repeats: int = 3) -> dict:
     for notebook in lab_notebooks(labs or []):
         runs = [run_once(notebook) for _ in range(repeats)]
         row = {key: round(statistics.median(r[key] for r in runs), 2)
-               for key in ("wall_s", "kernel_s", "setup_s", "lab_s", "peak_rss_mib")}
+               for key in ("wall_s", "kernel_s", "setup_s", "lab_s", "peak_rss_mib", "cpu_s")}
         row["runs_wall_s"] = [r["wall_s"] for r in runs]
         row["status"] = sorted({f"{r['status']} {r['checks']}" for r in runs})
         row["limit_s"] = LIMITS_S.get(notebook.stem)
@@ -105,9 +96,6 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3])
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("labs", nargs="*")
     parser.add_argument("--repeats", type=int, default=3)

@@ -77,6 +77,21 @@ def test_lab_time_is_split_at_section_one(tmp_path):
     assert bench_labs.split_times(path, wall_s=30.0) == {"kernel_s": 2.5, "setup_s": 5.0, "lab_s": 22.5}
 
 
+def test_a_lab_run_reports_the_kernels_peak_memory_from_the_runner(tmp_path):
+    """bench_labs takes peak memory and CPU time from the runner (no process of its own): a kernel that fills
+    200 MiB in the lab's section 1 reports at least that."""
+    import nbformat
+
+    cells = [nbformat.v4.new_markdown_cell("# Lab"), nbformat.v4.new_code_cell("import numpy as np"),
+             nbformat.v4.new_markdown_cell("## 1. Work"), nbformat.v4.new_code_cell("block = np.ones(200 * 2**20 // 8)")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(tmp_path / "91_probe.ipynb"))
+    row = bench_labs.run_once(tmp_path / "91_probe.ipynb")
+    assert row["peak_rss_mib"] >= 200 and row["cpu_s"] > 0, row
+    assert row["status"] == "no checks" and row["lab_s"] > 0 and row["wall_s"] >= row["setup_s"] + row["lab_s"], row
+
+
 def test_targets_flag_a_slow_lab_and_a_small_speedup():
     results = {"labs": {"total_wall_s": 310.0, "total_limit_s": 300, "labs": {
         "01_x": {"wall_s": 95.0, "limit_s": 90, "status": ["passed 6/6"]},

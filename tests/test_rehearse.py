@@ -264,26 +264,30 @@ def test_half_precision_rehearsal_fails_without_the_unwrap_and_passes_with_it(tm
     assert after.status == "passed" and after.named_checks["trained_matches_fp32_copy"]["value"] == 0.0, after
 
 
+def _ran(records, status="checks failed"):
+    """A stand-in for the runner's execution of a lab that recorded ``records``."""
+    from labhelpers.course.runner import LabRun
+
+    return lambda notebook, *a, **k: LabRun(lab=notebook.stem, status=status, seconds=1.0, output="", records=records,
+                                            peak_rss_mib=1.0, cpu_seconds=1.0)
+
+
 def test_a_missing_or_failed_named_check_fails_the_half_precision_rehearsal(tmp_path, monkeypatch):
     from labhelpers.course.rehearsal import half_precision, runner
-
-    def child(records, status="checks failed"):
-        return lambda *a, **k: {"status": status, "seconds": 1.0, "peak_rss_mib": 1.0, "error": None,
-                                "records": records}
 
     notebook = Path("labs/02_reward_modeling.ipynb")
     ok = [{"kind": "check", "name": n, "passed": True, "value": 0.0, "threshold": 1e-4}
           for n in half_precision.HALF_PRECISION_LABS["02_reward_modeling"].checks]
     other_failed = [{"kind": "check", "name": "win_rate_improves", "passed": False}]
-    monkeypatch.setattr(runner, "_execute_in_child", child(ok + other_failed))
+    monkeypatch.setattr(runner, "_execute", _ran(ok + other_failed))
     result = half_precision.rehearse_half_precision(notebook, tmp_path)
     assert result.status == "passed" and result.failed_checks == ["win_rate_improves"]  # not a named check
     assert result.parameters == {"PROFILE": "tiny", "MAX_STEPS": 20}
-    monkeypatch.setattr(runner, "_execute_in_child", child(ok[:1]))
+    monkeypatch.setattr(runner, "_execute", _ran(ok[:1]))
     result = half_precision.rehearse_half_precision(notebook, tmp_path)
     missing = half_precision.HALF_PRECISION_LABS["02_reward_modeling"].checks[1]
     assert result.status == "checks failed" and result.named_checks[missing]["missing"]
-    monkeypatch.setattr(runner, "_execute_in_child", child(ok, status="error"))
+    monkeypatch.setattr(runner, "_execute", _ran(ok, status="error"))
     assert half_precision.rehearse_half_precision(notebook, tmp_path).status == "error"
 
 
@@ -294,13 +298,36 @@ def test_half_precision_runs_in_tiny_with_the_autocast_variable(tmp_path, monkey
 
     def child(notebook, out_path, parameters, env, cwd, timeout):
         seen.update(env=env, parameters=parameters)
-        return {"status": "passed", "seconds": 1.0, "peak_rss_mib": 1.0, "error": None, "records": []}
+        return _ran([], status="passed")(notebook)
 
     monkeypatch.setenv("LABS_PROFILE", "full")
-    monkeypatch.setattr(runner, "_execute_in_child", child)
+    monkeypatch.setattr(runner, "_execute", child)
     half_precision.rehearse_half_precision(Path("labs/01_instruction_tuning.ipynb"), tmp_path)
     assert {k: seen["env"][k] for k in ("LABS_PROFILE", "LABS_CPU_AUTOCAST", "HF_HUB_OFFLINE")} == {
         "LABS_PROFILE": "tiny", "LABS_CPU_AUTOCAST": "bf16", "HF_HUB_OFFLINE": "1"}
     assert seen["parameters"] == {"PROFILE": "tiny"}  # a lab without a row: no shortened parameters
     assert half_precision.half_precision_labs() == list(half_precision.HALF_PRECISION_LABS)
     assert half_precision.half_precision_labs(["4"]) == ["04_ppo_rlhf"]
+
+
+def test_rehearse_lab_reports_the_kernels_memory_from_the_one_runner(tmp_path):
+    """A lab without Hub ids, rehearsed for real: it runs offline in the rehearsal's own HF_HOME, and its peak RSS
+    and CPU time are the kernel's, as the runner measured them (the kernel filled 200 MiB)."""
+    import nbformat
+
+    from labhelpers.course.rehearsal import rehearse_lab
+
+    notebook = tmp_path / "91_probe.ipynb"
+    cells = [nbformat.v4.new_code_cell('PROFILE = "tiny"', metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell(
+                 "import os\nimport numpy as np\nfrom labhelpers import record_check\n"
+                 "block = np.ones(200 * 2**20 // 8)\n"
+                 "record_check('offline_in_its_own_home', os.environ['HF_HUB_OFFLINE'] == '1' and "
+                 "'rehearse-91_probe-' in os.environ['HF_HOME'] and PROFILE == 'full', message=os.environ['HF_HOME'])")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(notebook))
+    result = rehearse_lab(notebook, tmp_path / "out")
+    assert result.status == "passed" and result.error is None, result
+    assert result.hub_ids == {} and result.parameters == {"PROFILE": "full"}
+    assert result.peak_rss_mib >= 200 and result.cpu_seconds > 0 and result.seconds > 0, result

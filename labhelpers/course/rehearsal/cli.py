@@ -32,7 +32,7 @@ def run_half_precision(args) -> int:
         rehearse_half_precision,
     )
     from labhelpers.course.rehearsal.runner import write_summary
-    from labhelpers.course.runner import lab_notebooks, parse_value
+    from labhelpers.course.runner import lab_notebooks, parse_value, run_labs
 
     try:
         notebooks = lab_notebooks(half_precision_labs(args.labs))
@@ -42,19 +42,20 @@ def run_half_precision(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     changes = {name: parse_value(value) for name, value in args.parameter or []}
-    results = []
-    for nb in notebooks:
-        row = HALF_PRECISION_LABS.get(nb.stem)
-        print(f"{nb.stem}: the tiny profile in bf16 autocast on the CPU (LABS_CPU_AUTOCAST=bf16) ...", flush=True)
-        result = rehearse_half_precision(nb, out, timeout=args.timeout, parameters=changes)
-        results.append(result)
-        print(f"{nb.stem}: {result.status} in {result.seconds:.0f} s"
-              + (f" -- {result.error}" if result.error else ""), flush=True)
+
+    def report(result) -> str:
+        lines = [f"{result.lab}: {result.status} in {result.seconds:.0f} s"
+                 + (f" -- {result.error}" if result.error else "")]
         for name, check in (result.named_checks or {}).items():
             state = "missing" if check.get("missing") else ("ok" if check["passed"] else "FAILED")
-            print(f"  {name:<36} {state:<8} value {check['value']}  threshold {check['threshold']}", flush=True)
-        if row is None:
-            print("  (no named checks for this lab: only a cell that raises fails it)", flush=True)
+            lines.append(f"  {name:<36} {state:<8} value {check['value']}  threshold {check['threshold']}")
+        if result.lab not in HALF_PRECISION_LABS:
+            lines.append("  (no named checks for this lab: only a cell that raises fails it)")
+        return "\n".join(lines)
+
+    results = run_labs(notebooks, lambda nb: rehearse_half_precision(nb, out, timeout=args.timeout, parameters=changes),
+                       report, starting=lambda nb: f"{nb.stem}: the tiny profile in bf16 autocast on the CPU "
+                                                   "(LABS_CPU_AUTOCAST=bf16) ...")
     summary = write_summary(results, out, kind="half-precision rehearsal", profile="tiny")
     failed = [r.lab for r in results if r.status != "passed"]
     print(f"\nhalf-precision rehearsal: {len(results) - len(failed)}/{len(results)} labs passed"
@@ -67,7 +68,7 @@ def run_command(args) -> int:
         return run_half_precision(args)
     from labhelpers.course.rehearsal.runner import check_standins, rehearse_lab, write_summary
     from labhelpers.course.rehearsal.standins import RehearsalError
-    from labhelpers.course.runner import lab_notebooks, parse_value
+    from labhelpers.course.runner import lab_notebooks, parse_value, run_labs
 
     try:
         notebooks = lab_notebooks(args.labs)
@@ -81,20 +82,21 @@ def run_command(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     changes = {name: parse_value(value) for name, value in args.parameter or []}
-    results = []
-    for nb in notebooks:
-        print(f"{nb.stem}: rehearsing the full profile ...", flush=True)
-        try:
-            result = rehearse_lab(nb, out, timeout=args.timeout, parameters=changes, full_size=args.full_size,
-                                  gpu_memory_gib=args.gpu_memory_gib)
-        except RehearsalError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        results.append(result)
-        print(f"{nb.stem}: {result.status} in {result.seconds:.0f} s ({result.cpu_seconds or 0:.0f} s of CPU), "
-              f"peak RSS {result.peak_rss_mib:.0f} MiB, "
-              f"{result.checks_passed}/{result.checks_total} checks" + (f" -- {result.error}" if result.error else "")
-              + (f"; GPU {result.gpu}" if result.gpu else ""), flush=True)
+
+    def rehearse(nb: Path):
+        return rehearse_lab(nb, out, timeout=args.timeout, parameters=changes, full_size=args.full_size,
+                            gpu_memory_gib=args.gpu_memory_gib)
+
+    def report(result) -> str:
+        return (f"{result.lab}: {result.status} in {result.seconds:.0f} s ({result.cpu_seconds or 0:.0f} s of CPU), "
+                f"peak RSS {result.peak_rss_mib:.0f} MiB, {result.checks_passed}/{result.checks_total} checks"
+                + (f" -- {result.error}" if result.error else "") + (f"; GPU {result.gpu}" if result.gpu else ""))
+
+    try:
+        results = run_labs(notebooks, rehearse, report, starting=lambda nb: f"{nb.stem}: rehearsing the full profile ...")
+    except RehearsalError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     summary = write_summary(results, out)
     width = max(len(r.lab) for r in results)
     print(f"\n{'lab':<{width}}  {'status':<13} {'seconds':>7} {'peak RSS':>9}  checks (random weights: may fail)")

@@ -69,25 +69,23 @@ def rehearse_half_precision(notebook: Path, out_dir: Path, *, timeout: float | N
     Its ``status`` is ``"error"`` when a cell raised, ``"checks failed"`` when a named check failed or is missing,
     else ``"passed"`` (the lab's other checks may fail in bf16: their thresholds are tuned for float32).
     """
-    from labhelpers.course.rehearsal.runner import Rehearsal, _execute_in_child
+    from labhelpers.course.rehearsal.runner import Rehearsal, _execute, profile_of
 
     row = HALF_PRECISION_LABS.get(notebook.stem, HalfPrecisionLab(checks=()))
     params = {"PROFILE": "tiny", **row.parameters, **(parameters or {})}
     env = {**os.environ, **ENVIRONMENT}
     with tempfile.TemporaryDirectory(prefix=f"half-{notebook.stem}-") as tmp:
-        result = _execute_in_child(notebook, out_dir / notebook.name, params, env, Path(tmp), timeout)
-    records = result.pop("records", [])
-    checks = {r.get("name"): r for r in records if r.get("kind") == "check"}
+        run = _execute(notebook, out_dir / notebook.name, params, env, Path(tmp), timeout)
+    checks = {r.get("name"): r for r in run.records if r.get("kind") == "check"}
     named = {name: _summary(checks.get(name)) for name in row.checks}
     failed_named = [name for name, c in named.items() if not c["passed"]]
-    status = "error" if result["status"] == "error" else ("checks failed" if failed_named else "passed")
-    profiles = sorted({r.get("profile") for r in records if r.get("profile")})
-    return Rehearsal(lab=notebook.stem, status=status, seconds=result["seconds"], peak_rss_mib=result["peak_rss_mib"],
+    status = "error" if run.status == "error" else ("checks failed" if failed_named else "passed")
+    return Rehearsal(lab=notebook.stem, status=status, seconds=run.seconds, peak_rss_mib=run.peak_rss_mib or 0.0,
                      output=str(out_dir / notebook.name), parameters=params, hub_ids={},
                      checks_passed=sum(bool(c.get("passed")) for c in checks.values()), checks_total=len(checks),
-                     profile=",".join(profiles) or None, error=result.get("error"),
+                     profile=profile_of(run.records), error=run.error,
                      failed_checks=[name for name, c in checks.items() if not c.get("passed")],
-                     cpu_seconds=result.get("cpu_seconds"), named_checks=named)
+                     cpu_seconds=run.cpu_seconds, named_checks=named)
 
 
 def _summary(record: dict | None) -> dict:

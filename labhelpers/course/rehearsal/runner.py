@@ -5,9 +5,11 @@ For every lab the runner
 1. collects the Hub ids of the lab's ``full`` profile from :func:`labhelpers.config.profile_values` and stops with
    one :class:`RehearsalError` naming any id that has no stand-in;
 2. seeds a temporary ``HF_HOME`` with their stand-ins (:func:`labhelpers.course.rehearsal.cache.seed_hub_cache`);
-3. executes the notebook unchanged in a fresh process and kernel, with ``HF_HUB_OFFLINE=1`` and the
-   parameters ``PROFILE="full"`` plus the shrunk sizes of :data:`SHRUNK` that the lab's parameters cell declares;
-4. keeps the executed notebook in ``DIR`` and writes ``DIR/summary.json`` (status, wall time, peak RSS, checks).
+3. executes the notebook unchanged through the course's one runner (:func:`labhelpers.course.runner.execute_lab`,
+   a fresh kernel), with ``HF_HUB_OFFLINE=1`` and the parameters ``PROFILE="full"`` plus the shrunk sizes of
+   :data:`SHRUNK` that the lab's parameters cell declares;
+4. keeps the executed notebook in ``DIR`` and writes ``DIR/summary.json`` (status, wall time, the kernel's peak
+   RSS and CPU time as the runner measures them, checks).
 
 Checks may fail (the weights are random); a cell that raises is what the rehearsal exists to find.
 """
@@ -17,11 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,19 +130,12 @@ def _environment(hf_home: Path) -> dict[str, str]:
     return env
 
 
-def _execute_in_child(notebook: Path, out_path: Path, parameters: dict, env: dict, cwd: Path,
-                      timeout: float | None) -> dict:
-    """Execute in a fresh Python process, so that its peak RSS is the kernel's alone."""
-    request = json.dumps({"notebook": str(notebook), "out": str(out_path), "parameters": parameters,
-                          "cwd": str(cwd), "timeout": timeout})
-    done = subprocess.run([sys.executable, "-m", "labhelpers.course.rehearsal.runner", request], env=env,
-                          capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        return {"status": "error", "seconds": 0.0, "peak_rss_mib": 0.0, "records": [],
-                "error": f"the runner process failed (exit {done.returncode}): " + " | ".join(tail)}
-    return json.loads(lines[-1])
+def _execute(notebook: Path, out_path: Path, parameters: dict, env: dict, cwd: Path, timeout: float | None):
+    """Execute through the course's runner in ``env``; a :class:`~labhelpers.course.runner.LabRun` with the
+    kernel's peak RSS and CPU time (the runner's child is the kernel's parent and measures them)."""
+    from labhelpers.course.runner import execute_lab
+
+    return execute_lab(notebook, out_path, parameters=parameters, timeout=timeout, cwd=cwd, env=env)
 
 
 def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None, workdir: Path | None = None,
@@ -173,17 +164,20 @@ def rehearse_lab(notebook: Path, out_dir: Path, *, timeout: float | None = None,
         if gpu_memory_gib is not None:
             write_gpu_startup(tmp / "ipython", gpu_memory_gib, tmp / "gpu.json")
             env["IPYTHONDIR"] = str(tmp / "ipython")
-        result = _execute_in_child(notebook, out_dir / notebook.name, params, env, tmp / "work", timeout)
+        run = _execute(notebook, out_dir / notebook.name, params, env, tmp / "work", timeout)
         gpu = json.loads((tmp / "gpu.json").read_text()) if (tmp / "gpu.json").exists() else None
-    records = result.pop("records", [])
-    checks = [r for r in records if r.get("kind") == "check"]
-    profiles = sorted({r.get("profile") for r in records if r.get("profile")})
-    return Rehearsal(lab=notebook.stem, status=result["status"], seconds=result["seconds"],
-                     peak_rss_mib=result["peak_rss_mib"], output=str(out_dir / notebook.name), parameters=params,
-                     hub_ids=ids, checks_passed=sum(bool(c.get("passed")) for c in checks), checks_total=len(checks),
-                     profile=",".join(profiles) or None, error=result.get("error"),
+    checks = [r for r in run.records if r.get("kind") == "check"]
+    return Rehearsal(lab=notebook.stem, status=run.status, seconds=run.seconds,
+                     peak_rss_mib=run.peak_rss_mib or 0.0, output=str(out_dir / notebook.name), parameters=params,
+                     hub_ids=ids, checks_passed=run.checks_passed, checks_total=run.checks_total,
+                     profile=profile_of(run.records), error=run.error,
                      failed_checks=[c.get("name") for c in checks if not c.get("passed")],
-                     cpu_seconds=result.get("cpu_seconds"), gpu=gpu)
+                     cpu_seconds=run.cpu_seconds, gpu=gpu)
+
+
+def profile_of(records: list[dict]) -> str | None:
+    """The profiles the lab's records were made in, comma-separated (one, unless the lab is inconsistent)."""
+    return ",".join(sorted({r.get("profile") for r in records if r.get("profile")})) or None
 
 
 def write_summary(rehearsals: list[Rehearsal], out_dir: Path, kind: str = "rehearsal", profile: str = "full") -> Path:
@@ -200,20 +194,3 @@ def write_summary(rehearsals: list[Rehearsal], out_dir: Path, kind: str = "rehea
                                 "labs": [asdict(r) for r in rehearsals]}, indent=2, default=str))
     return path
 
-
-def _child(request: dict) -> None:
-    """The child process: execute one notebook and print one JSON line with its result and peak RSS."""
-    from labhelpers.course.runner import execute_lab
-
-    started = time.perf_counter()
-    run = execute_lab(Path(request["notebook"]), Path(request["out"]), parameters=request["parameters"],
-                      timeout=request["timeout"], cwd=Path(request["cwd"]))
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel; Linux reports ru_maxrss in KiB
-    print(json.dumps({"status": run.status, "seconds": round(time.perf_counter() - started, 1),
-                      "peak_rss_mib": round(usage.ru_maxrss / 1024),
-                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "error": run.error,
-                      "records": run.records}, default=str))
-
-
-if __name__ == "__main__":
-    _child(json.loads(sys.argv[1]))
