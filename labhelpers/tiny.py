@@ -1,9 +1,10 @@
-"""The tiny model zoo: small, offline stand-ins for the course's Hub models.
+"""The tiny zoo: small models trained on this machine from seeded recipes, which the ``tiny`` profile loads in
+place of the course's Hub models.
 
-Each entry is a folder that ``Auto*.from_pretrained(path)`` loads exactly like a Hub model:
+Each zoo model is a folder that ``Auto*.from_pretrained(path)`` loads exactly like a Hub model:
 
 ======================  ===================================  =====================================
-zoo name                stands in for                        what it is
+zoo name                in place of                          what it is
 ======================  ===================================  =====================================
 ``tiny-opt``            ``facebook/opt-350m``                OPT causal LM, briefly pre-trained
 ``tiny-gpt2``           ``gpt2``                             GPT-2 causal LM, briefly pre-trained
@@ -66,7 +67,7 @@ class ZooRecipe:
     """How one zoo model is made. Every field goes into the cache key."""
 
     name: str
-    stands_in_for: str
+    hub_id: str  # the course's Hub model that this zoo model replaces in the tiny profile
     kind: str  # "causal-lm" | "classifier"
     architecture: str  # "opt" | "gpt2" | "distilbert"
     hidden: int = 128
@@ -98,7 +99,7 @@ RECIPES: dict[str, ZooRecipe] = {
     ]
 }
 
-STANDS_IN_FOR = {r.stands_in_for: r.name for r in RECIPES.values()}
+ZOO_NAMES_BY_HUB_ID = {r.hub_id: r.name for r in RECIPES.values()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -294,15 +295,15 @@ def recipe_key(name: str) -> str:
 
 
 def _recipe(name: str) -> ZooRecipe:
-    if name in STANDS_IN_FOR:
-        name = STANDS_IN_FOR[name]
+    if name in ZOO_NAMES_BY_HUB_ID:
+        name = ZOO_NAMES_BY_HUB_ID[name]
     if name not in RECIPES:
         raise ValueError(f"Unknown zoo model {name!r}; the zoo has {sorted(RECIPES)}.")
     return RECIPES[name]
 
 
 def zoo_path(name: str, build: bool = True) -> Path:
-    """Folder of zoo model ``name`` (a zoo name such as ``"tiny-opt"`` or the Hub id it stands in for).
+    """Folder of zoo model ``name`` (a zoo name such as ``"tiny-opt"``, or the Hub id it replaces).
 
     Builds it first when it is not cached yet (seconds), under a file lock; a folder is trusted only when it is
     complete for this recipe (see :mod:`labhelpers.zoo_cache`). The folder loads with ``Auto*.from_pretrained``.

@@ -1,7 +1,7 @@
 """Installing a built model folder into a cache so that readers only ever see complete folders.
 
-The zoo (:mod:`labhelpers.tiny`) keeps one folder per model, named by a hash of its recipe. This module is how
-such a folder gets there and how a reader decides to trust it:
+The tiny zoo (:mod:`labhelpers.tiny`) keeps one folder per zoo model, named by a hash of its recipe. This module
+is how such a folder gets there and how a reader decides to trust it:
 
 * a folder counts only when it is **complete**: its ``recipe.json`` carries the expected key and recipe, and
   the weights, config and tokenizer files are beside it;

@@ -50,8 +50,10 @@ def test_sentiment_classifier_labels_and_separates_reviews():
     assert good["label"] == "POSITIVE" and bad["label"] == "NEGATIVE"
 
 
-def test_hub_ids_resolve_to_their_stand_ins():
+def test_hub_ids_resolve_to_the_zoo_models_that_replace_them():
     assert tiny.zoo_path("facebook/opt-350m") == tiny.zoo_path("tiny-opt")
+    for recipe in tiny.RECIPES.values():
+        assert tiny.zoo_path(recipe.hub_id, build=False) == tiny.zoo_path(recipe.name, build=False), recipe.hub_id
     with pytest.raises(ValueError, match="Unknown zoo model 'tiny-llama'"):
         tiny.zoo_path("tiny-llama")
 

@@ -1,5 +1,9 @@
 """The stand-ins: what the rehearsal puts in the Hugging Face cache under each real Hub id.
 
+In this course "stand-in" means these alone: random models at the real size, and synthetic datasets in the real
+layout, that let the ``full`` profile's cells run offline. The small *trained* models of the ``tiny`` profile
+are the tiny zoo (:mod:`labhelpers.tiny`), which nothing here uses.
+
 Two tables, one row per Hub id. A new lab that needs another model or dataset adds one row (and, for a model
 with a new kind of tokenizer, one tokenizer builder in :data:`TOKENIZER_BUILDERS`).
 
@@ -138,7 +142,7 @@ def build_opt_tokenizer():
 def bert_uncased_vocabulary() -> list[str]:
     """A 30,522-entry WordPiece vocabulary laid out as bert-base-uncased's: ``[PAD]`` 0, ``[unused0-98]``,
     ``[UNK]`` 100, ``[CLS]`` 101, ``[SEP]`` 102, ``[MASK]`` 103, more ``[unused]``, then characters, words and
-    ``##`` pieces. Its words are GPT-2's lower-cased word tokens (a stand-in for BERT's own list)."""
+    ``##`` pieces. Its words are GPT-2's lower-cased word tokens, in place of BERT's own list."""
     vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab += [f"[unused{i}]" for i in range(99, 994)]
     vocab += [chr(c) for c in range(33, 127) if not chr(c).isupper()]
