@@ -12,23 +12,51 @@ import hashlib
 import json
 import random
 import shutil
+from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
 import pytest
-from conftest import LABS
+from conftest import LABS, lab_stems
 
 from labhelpers import records
+from labhelpers.course import points
 from labhelpers.course.cli import main
-from labhelpers.course.grading import STATUSES, GradeOptions, grade, parse_expect_versions
+from labhelpers.course.grading import (
+    STATUSES,
+    GradeOptions,
+    RerunOutcome,
+    SandboxReport,
+    grade,
+    parse_expect_versions,
+)
+from labhelpers.course.grading.flow import run
+from labhelpers.course.grading.inspection import Problem
+from labhelpers.course.grading.report import summary_table
+from labhelpers.course.grading.rerun import SandboxRun
 from labhelpers.course.points import listed_points
 
 LAB = "01_instruction_tuning"
 OTHER = "02_reward_modeling"
-# The crafted lab: three checks worth 4 points (one required) and two results.
-# Names that labhelpers/course/points.py does not list, so the points given here count.
+# The crafted lab: three checks worth 4 points (one required) and two results. Their points are entered in
+# the grader's table for the tests (crafted_points), the one place points come from.
 CHECKS = [("loss_falls", 2, True), ("bleu_rises", 1, False), ("format_ok", 1, False)]
+# A check that only the --reference notebook of a test records.
+REFERENCE_ONLY = ("explains_masking", 3)
+
+
+def enter_crafted_points(monkeypatch) -> None:
+    """Enter the crafted checks' points in labhelpers/course/points.py's table, for labs 01 and 02."""
+    crafted = {name: pts for name, pts, _ in CHECKS} | dict([REFERENCE_ONLY])
+    for lab in (LAB, OTHER):
+        monkeypatch.setitem(points.LAB_POINTS, lab, {**points.LAB_POINTS[lab], **crafted})
+
+
+@pytest.fixture(autouse=True)
+def crafted_points(monkeypatch):
+    enter_crafted_points(monkeypatch)
 
 
 @pytest.fixture
@@ -41,9 +69,9 @@ def make_records(monkeypatch):
         monkeypatch.setitem(records._context, "profile", profile)
         monkeypatch.setattr(records, "_log", [])
         records.record_result("bleu_before", 10.0, lab=lab)
-        for name, points, required in CHECKS:
+        for name, _, required in CHECKS:
             records.record_check(name, name not in failing, value=0.5, threshold=0.25,
-                                 message=f"{name} holds", points=points, required=required, lab=lab)
+                                 message=f"{name} holds", required=required, lab=lab)
         records.record_result("bleu_after", bleu_after, lab=lab)
         out = copy.deepcopy(records.recorded())
         if versions:
@@ -246,8 +274,13 @@ def test_every_status_gets_its_row_and_points(submissions, tmp_path, capsys):
 
     doc = json.loads((out / "grades.json").read_text())
     assert len(doc["notebooks"]) == len(EXPECTED) and doc["statuses"] == STATUSES
-    printed = capsys.readouterr().out
-    assert "gradebook.csv" in printed and all(s in printed for s in ("carol", "duplicate", "invalid_file"))
+    printed = capsys.readouterr().out.splitlines()
+    counts = Counter(status for _, _, status, *_ in EXPECTED.values())
+    assert printed[len(EXPECTED) + 2] == ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
+    assert printed[0].split() == ["submission", "lab", "status", "points", "checks"]
+    assert Counter(tuple(line.split()) for line in printed[1:len(EXPECTED) + 1]) == Counter(
+        (i, lab or "?", s, f"{e}/{p}", f"{cp}/{ct}") for i, lab, s, e, p, cp, ct in EXPECTED.values())
+    assert printed[-1] == f"gradebook.csv, grades.json, report.md are in {out}/"
 
 
 def test_report_explains_each_problem_in_words(submissions, tmp_path):
@@ -309,7 +342,7 @@ def test_expectations_can_be_relaxed(submissions, tmp_path):
 
 def test_reference_defines_the_labs_checks(submissions, tmp_path, make_records):
     ref = make_records()
-    records.record_check("explains_masking", True, points=3, lab=LAB)
+    records.record_check(REFERENCE_ONLY[0], True, lab=LAB)
     ref += records.recorded()[-1:]
     ref_path = write(tmp_path / "ref", f"{LAB}.ipynb", craft(ref))
     assert main(["grade", str(submissions), "--out", str(tmp_path / "g"), "--reference", str(ref_path),
@@ -327,7 +360,9 @@ def test_single_files_and_bad_paths(submissions, tmp_path, capsys):
     assert main(["grade", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "nothing").mkdir()
-    assert main(["grade", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+    assert main(["grade", str(tmp_path / "nothing"), "--out", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err == f"error: no .ipynb files found under {tmp_path / 'nothing'}.\n"
+    assert not (tmp_path / "none").exists(), "nothing to grade: no output folder is made"
 
 
 def test_output_inside_the_input_folder_is_not_graded(submissions, tmp_path):
@@ -337,6 +372,88 @@ def test_output_inside_the_input_folder_is_not_graded(submissions, tmp_path):
     shutil.copy(submissions / f"alice_{LAB}.ipynb", out / "reruns" / f"alice_{LAB}.ipynb")
     second = grade([submissions], out)
     assert len(first) == len(second) == len(EXPECTED)
+
+
+def test_points_come_from_the_table_and_never_from_the_record(tmp_path, make_records):
+    recs = make_records()
+    for r in recs:
+        if r["kind"] == "check":
+            r["points"] = 50  # what a record of schema 2 carried, or an edited one claims
+    records.record_check("not_in_the_table", True, lab=LAB)
+    unlisted = {**records.recorded()[-1], "points": 7}
+    [g] = grade([write(tmp_path / "s", f"amy_{LAB}.ipynb", craft(recs + [unlisted]))], tmp_path / "g")
+    assert [(c.name, c.points) for c in g.checks] == [
+        ("loss_falls", 2), ("bleu_rises", 1), ("format_ok", 1), ("not_in_the_table", points.UNLISTED_POINTS)]
+    assert (g.status, g.points_earned, g.points_possible) == ("complete", 5, 5)
+
+
+def test_the_command_and_the_library_write_the_same_files(submissions, tmp_path):
+    assert main(["grade", str(submissions), "--out", str(tmp_path / "cli"), "--export", "gradescope,canvas"]) == 0
+    book = run([submissions], tmp_path / "api", exports=["gradescope", "canvas"])
+    assert book.written == ["gradebook.csv", "grades.json", "report.md", "gradescope/*/*/results.json", "canvas.csv"]
+
+    def contents(folder: Path) -> dict[str, object]:
+        files = {p.relative_to(folder).as_posix(): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+        doc = json.loads(files.pop("grades.json"))
+        doc.pop("generated")  # the time of the run
+        return {**files, "grades.json": doc}
+
+    assert contents(tmp_path / "cli") == contents(tmp_path / "api")
+
+
+class FakeSandbox:
+    """Stands in for the sandbox without a kernel: 'running' a submission hands back a prepared outcome."""
+
+    def __init__(self, runs: dict[str, SandboxRun]):
+        self.runs, self.calls = runs, []
+
+    def run(self, notebook: Path, *, profile: str, timeout: float) -> SandboxRun:
+        self.calls.append((notebook.name, profile, timeout))
+        return self.runs[notebook.name]
+
+    def report(self) -> SandboxReport:
+        return SandboxReport(protections=["a stand-in"], missing=["every real protection"])
+
+
+def test_a_rerun_outcome_reaches_every_output_unchanged(tmp_path, make_records):
+    root = tmp_path / "subs"
+    ben = write(root, f"ben_{LAB}.ipynb", craft(make_records(bleu_after=99.0)))  # the file claims 99
+    dan = write(root, f"dan_{LAB}.ipynb", craft(make_records(bleu_after=12.0)))
+    executed = write(tmp_path / "box", "ben_executed.ipynb", craft(make_records(bleu_after=12.0)))
+    box = FakeSandbox({ben.name: SandboxRun(executed, 1.5, False, None, "", library_restored=True),
+                       dan.name: SandboxRun(tmp_path / "box" / "never_written.ipynb", 7.0, True, "stopped", "", False)})
+    out = tmp_path / "g"
+    book = run([root], out, options=GradeOptions(profile="tiny"), rerun=True, timeout=7, sandbox=box)
+    assert box.calls == [(ben.name, "tiny", 7), (dan.name, "tiny", 7)]
+    by_id = {g.submission_id: g for g in book.grades}
+    assert by_id["ben"].rerun == RerunOutcome(
+        seconds=1.5, timed_out=False, error=None, stderr_tail="", library_restored=True,
+        executed=str(out / "reruns" / f"0000_{ben.name}"), submitted_problems=[],
+        differences=["result bleu_after: submitted 99, rerun 12"], submitted_status="complete")
+    assert (out / "reruns" / f"0000_{ben.name}").read_bytes() == executed.read_bytes()
+    never = [f"check {n} is in the submission but was not recorded on rerun" for n, _, _ in CHECKS]
+    assert by_id["dan"].rerun == RerunOutcome(
+        seconds=7.0, timed_out=True, error="stopped", stderr_tail="", library_restored=False, executed="",
+        submitted_problems=[], differences=never + [f"result {n} is in the submission but was not recorded on rerun"
+                                                    for n in ("bleu_before", "bleu_after")],
+        submitted_status="complete")
+    assert (by_id["ben"].status, by_id["dan"].status, by_id["dan"].points_earned) == ("complete", "timeout", 0)
+    assert by_id["dan"].problems[0] == Problem("timeout", (
+        "Rerunning the notebook took longer than 7 s and was stopped. Make sure it finishes in the tiny profile "
+        "within the lab's stated time."))
+
+    doc = json.loads((out / "grades.json").read_text())
+    assert [n["rerun"] for n in doc["notebooks"]] == [json.loads(json.dumps(asdict(g.rerun))) for g in book.grades]
+    assert doc["sandbox"] == {"protections": ["a stand-in"], "missing": ["every real protection"]}
+    assert [r["rerun_differs"] for r in read_gradebook(out).values()] == ["yes", "yes"]
+    report = (out / "report.md").read_text()
+    assert ("The rerun wrote into the read-only labhelpers copy; it was restored for the next submission.\n\n"
+            "Rerun (1.5 s; the submitted file had status complete): the rerun's records differ from the submitted "
+            "ones:\n\n- result bleu_after: submitted 99, rerun 12\n") in report
+    assert "Rerun (7.0 s; the submitted file had status complete)" in report
+    table = summary_table(book.grades, book.expect, book.sandbox).splitlines()
+    assert [line.split()[-1] for line in table[1:3]] == ["DIFFERS", "DIFFERS"]
+    assert table[-1] == "sandbox: missing protection: every real protection"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,16 +468,16 @@ def _runnable(result_value: float, fake_output: float | None = None, sleep: floa
     body = nbformat.v4.new_code_cell(
         "import time\nfrom labhelpers import records\n"
         f"records.set_context(lab={LAB!r}, profile=PROFILE)\ntime.sleep({sleep})\n"
-        + "".join(f"records.record_check({n!r}, True, points={p}, required={r})\n" for n, p, r in CHECKS)
+        + "".join(f"records.record_check({n!r}, True, required={r})\n" for n, _, r in CHECKS)
         + f"records.record_result('bleu_after', {result_value})\n")
     nb.cells = [params, body]
     if fake_output is not None:  # what the learner's file shows
         params.execution_count, body.execution_count = 1, 2
         recs = []
-        for n, p, r in CHECKS:
+        for n, _, r in CHECKS:
             recs.append({"schema": 1, "lab": LAB, "name": n, "kind": "check", "profile": "tiny",
                          "versions": records.versions(), "passed": True, "value": None, "threshold": None,
-                         "message": "", "points": p, "required": r})
+                         "message": "", "points": 99, "required": r})  # schema 1 carried points
         recs.append({"schema": 1, "lab": LAB, "name": "bleu_after", "kind": "result", "profile": "tiny",
                      "versions": records.versions(), "value": fake_output, "description": ""})
         body.outputs = [_record_output(r) for r in recs]
@@ -380,6 +497,7 @@ def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path, caps
     grades = {n["submission_id"]: SimpleNamespace(**n) for n in json.loads((out / "grades.json").read_text())["notebooks"]}
 
     assert grades["ann"].status == "complete" and grades["ann"].rerun["differences"] == []
+    assert grades["ann"].points_possible == 4, "the submitted records' points (99 each) are ignored"
     assert grades["ben"].status == "complete" and grades["ben"].results["bleu_after"] == 12.0
     assert grades["ben"].rerun["differences"] == ["result bleu_after: submitted 99, rerun 12"]
     assert grades["cid"].status == "complete" and grades["cid"].rerun["submitted_status"] == "not_executed"
@@ -396,15 +514,15 @@ def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path, caps
 def test_rerun_stops_a_notebook_at_the_timeout(tmp_path):
     slow = write(tmp_path / "subs", f"dan_{LAB}.ipynb", _runnable(12.0, fake_output=12.0, sleep=300))
     [g] = grade([slow], tmp_path / "g", rerun=True, timeout=4)
-    assert g.status == "timeout" and g.points_earned == 0 and g.rerun["timed_out"]
-    assert g.rerun["seconds"] < 26, "the kernel was not stopped at the timeout"
+    assert g.status == "timeout" and g.points_earned == 0 and g.rerun.timed_out
+    assert g.rerun.seconds < 26, "the kernel was not stopped at the timeout"
     assert "longer than 4 s" in (tmp_path / "g" / "report.md").read_text()
 
 
 # --------------------------------------------------------------------------------------------------
 # Acceptance: the executed labs mixed with broken copies
 # --------------------------------------------------------------------------------------------------
-NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = lab_stems()
 
 
 @pytest.mark.notebook(labs="all")

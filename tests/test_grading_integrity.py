@@ -12,12 +12,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import LABS, ROOT
+from conftest import ROOT, lab_paths
 
 from labhelpers.course import generated, points
 from labhelpers.course.cli import main
 from labhelpers.course.grading import grade, statuses
-from labhelpers.course.grading.discover import load, submission_id
+from labhelpers.course.grading.discover import Submission, identify, load
 from labhelpers.course.grading.exercises import EXERCISES
 from labhelpers.course.grading.inspection import Inspection, _check_reference_use
 from labhelpers.course.student import BEGIN, END
@@ -28,7 +28,7 @@ CHECK_CALL = re.compile(r"record_check\(\s*f?[\"']([^\"']+)[\"']")
 
 def lab_sources() -> dict[str, list[str]]:
     return {p.stem: [c.source for c in nbformat.read(p, 4).cells if c.cell_type == "code"]
-            for p in sorted(LABS.glob("[0-9][0-9]_*.ipynb"))}
+            for p in lab_paths()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def test_the_exercise_table_names_real_exercises_and_real_references():
 
 
 def _reference_problems(lab: str, sources: list[str]) -> list[str]:
-    insp = Inspection(path=Path("x.ipynb"), submission_id="x", lab=lab, claimed=True)
+    insp = Inspection(Submission(Path("x.ipynb"), "x", lab), lab=lab)
     _check_reference_use(insp, [{"cell_type": "code", "source": s} for s in sources])
     return [p.message for p in insp.problems]
 
@@ -133,8 +133,8 @@ def test_the_exercise_name_imported_from_the_reference_is_flagged():
     ("bob (1).ipynb", "bob", True),
 ])
 def test_submission_ids_survive_how_files_arrive(name, expected, renamed):
-    naming = submission_id(Path("/class") / name, {})
-    assert naming.submission_id == expected
+    naming = identify(Path("/class") / name, {})
+    assert (naming.submission_id, naming.lab) == (expected, None if name.startswith("bob") else LAB)
     assert bool(naming.renamed) == renamed, naming.renamed
     if renamed:
         assert naming.renamed[0].startswith(f"`{name}` is submission `{expected}`")
@@ -224,8 +224,8 @@ def _class_folder(tmp_path: Path) -> Path:
     for lab, failing in ((LAB, ()), (LAB, ("bleu_rises",)), ("02_reward_modeling", ())):
         records._log.clear()
         records.set_context(lab=lab, profile="tiny")
-        for name, pts, required in CHECKS:
-            records.record_check(name, name not in failing, value=1.0, threshold=0.5, points=pts, required=required)
+        for name, _, required in CHECKS:
+            records.record_check(name, name not in failing, value=1.0, threshold=0.5, required=required)
         recs.append(list(records._log))
     records._log[:] = saved
     records._context.update(context)
@@ -238,7 +238,10 @@ def _class_folder(tmp_path: Path) -> Path:
     return root
 
 
-def test_exports_follow_the_documented_formats(tmp_path):
+def test_exports_follow_the_documented_formats(tmp_path, monkeypatch):
+    from test_grading import enter_crafted_points
+
+    enter_crafted_points(monkeypatch)
     root = _class_folder(tmp_path)
     out = tmp_path / "g"
     assert main(["grade", str(root), "--out", str(out), "--export", "gradescope,canvas"]) == 0
@@ -344,4 +347,4 @@ def test_a_failed_quiz_edited_to_passed_is_caught(tmp_path):
     made[0]["passed"] = True
     nbformat.write(craft(made), tmp_path / f"kay_{LAB}.ipynb")
     [g] = grade([tmp_path / f"kay_{LAB}.ipynb"], tmp_path / "g")
-    assert g.status == "check_inconsistent" and g.points_earned == 0 and g.checks[0]["passed"] is False
+    assert g.status == "check_inconsistent" and g.points_earned == 0 and g.checks[0].passed is False

@@ -178,37 +178,17 @@ def _cmd_doctor(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    from labhelpers.course.grading import (
-        GradeOptions,
-        find_notebooks,
-        grade_paths,
-        load_reference,
-        parse_expect_versions,
-        parse_exports,
-        summary_table,
-        write_all,
-    )
+    from labhelpers.course.grading import flow
 
     try:
-        exports = parse_exports(args.export)
-        if not find_notebooks(args.paths, exclude=Path(args.out)):
-            print(f"error: no .ipynb files found under {', '.join(args.paths)}.", file=sys.stderr)
-            return 2
-        reference, reference_records = load_reference(args.reference) if args.reference else ({}, [])
-        options = GradeOptions(profile=args.profile, expect_versions=parse_expect_versions(args.expect_versions),
-                               reference=reference, reference_records=reference_records)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        grades, expect, box = grade_paths(args.paths, options=options, rerun=args.rerun, timeout=args.timeout,
-                                          out_dir=out, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-        write_all(grades, expect, box, out, paths=args.paths, options=options, rerun=args.rerun, exports=exports)
-    except (ValueError, OSError) as err:  # bad options, a missing path, an --out that cannot be written
+        options = flow.command_options(args.profile, args.expect_versions, args.reference)
+        book = flow.run(args.paths, args.out, options=options, rerun=args.rerun, timeout=args.timeout,
+                        exports=args.export or [], progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except (ValueError, OSError) as err:  # bad options, no notebooks, a missing path, an --out that cannot be written
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(summary_table(grades, expect, box))
-    written = ["gradebook.csv", "grades.json", "report.md"] + [
-        {"gradescope": "gradescope/*/*/results.json", "canvas": "canvas.csv"}[e] for e in exports]
-    print(f"\n{', '.join(written)} are in {args.out}/")
+    print(book.summary())
+    print(f"\n{', '.join(book.written)} are in {args.out}/")
     return 0
 
 

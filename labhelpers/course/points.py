@@ -1,10 +1,13 @@
-"""Points per check, for every lab, in one place: ``record_check`` reads them and the grader scores them.
+"""Points per check, for every lab, in one place: the grader reads them here and nowhere else.
 
 A check earns points when it tests the learner's own work: an exercise, a training run the learner set up, a
 self-check question (checks named ``quiz_*``). A check that only shows the library or a dependency behaving as
 documented (softmax sums to 1, greedy decoding is deterministic) is a **demonstration**: 0 points, and the
 grader's report lists it apart. Names may be ``fnmatch`` patterns (``top_p_*_matches_library``). A check
-that is not listed here takes the ``points=`` given to ``record_check`` (1 by default).
+that is not listed here is worth :data:`UNLISTED_POINTS`.
+
+Records carry no points: a record is the learner's evidence of what ran, and a number in it could be edited;
+the worth of a check is the course's decision, so it stays with the grader.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 DEMONSTRATION = 0
+# A check this table does not list (a lab's new check not yet entered, or one a notebook added) counts once.
+UNLISTED_POINTS = 1
 
 # Every lab's self-check questions: one point each unless the lab's table lists the quiz by name.
 QUIZ_PATTERN = "quiz_*"
@@ -132,6 +137,12 @@ def listed_points(lab: str | None, name: str) -> float | None:
     if fnmatchcase(name, QUIZ_PATTERN):
         return QUIZ_POINTS
     return None
+
+
+def check_points(lab: str | None, name: str) -> float:
+    """What check ``name`` of ``lab`` is worth: the table's points, else :data:`UNLISTED_POINTS`."""
+    listed = listed_points(lab, name)
+    return float(UNLISTED_POINTS if listed is None else listed)
 
 
 def is_demonstration(points: float) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from labhelpers.config import lab_names, resolve_lab
@@ -69,6 +69,12 @@ def lab_in(name: str) -> str | None:
     return max(hits, key=len) if hits else None
 
 
+def _is_lab_folder(name: str) -> bool:
+    """Whether a folder is named after a lab (and nothing else), so that it names no submission."""
+    lab = lab_in(name)
+    return bool(lab) and normalise(name) == normalise(lab)
+
+
 def claimed_lab(path: Path, meta: dict) -> str | None:
     value = meta.get("lab")
     if isinstance(value, str) and value.strip():
@@ -80,15 +86,29 @@ def claimed_lab(path: Path, meta: dict) -> str | None:
     if in_name:
         return in_name
     for parent in path.parent.resolve().parts[::-1]:
-        if lab_in(parent) and normalise(parent) == normalise(lab_in(parent)):
+        if _is_lab_folder(parent):
             return lab_in(parent)
     return None
 
 
-@dataclass
-class Naming:
+@dataclass(frozen=True)
+class Submission:
+    """One file handed in, and whose it is: what the naming rules (see the module) make of its name and metadata.
+
+    A rerun grades an executed copy under the submission's name, so the copy is inspected with this object
+    rather than named again from its own temporary path.
+    """
+
+    path: Path
     submission_id: str
-    renamed: list[str] = field(default_factory=list)  # what was dropped from the file name, in words
+    lab: str | None  # the lab it claims; None: the records decide
+    renamed: tuple[str, ...] = ()  # what the id dropped from the file name, in words
+
+
+def identify(path: Path, meta: dict) -> Submission:
+    """The submission that the file at ``path`` with notebook metadata ``meta`` (``labhelpers`` part) is."""
+    ident, renamed = submission_id(path, meta)
+    return Submission(path, ident, claimed_lab(path, meta), tuple(renamed))
 
 
 def _strip_duplicate_suffix(stem: str) -> tuple[str, list[str]]:
@@ -105,38 +125,52 @@ def _strip_duplicate_suffix(stem: str) -> tuple[str, list[str]]:
     return stem, dropped
 
 
-def submission_id(path: Path, meta: dict) -> Naming:
+def _without_lab(tokens: list[str], lab: str) -> tuple[list[str], list[str]]:
+    """``tokens`` less the lab's own and the version words beside it (``final``, ``v2``); and those words."""
+    lab_tokens = normalise(lab).split("_")
+    at = next(i for i in range(len(tokens)) if tokens[i:i + len(lab_tokens)] == lab_tokens)
+    before, after = tokens[:at], tokens[at + len(lab_tokens):]
+    dropped = []
+    while before and _VERSION_WORD.match(before[-1]):
+        dropped.append(repr(before.pop()))
+    while after and _VERSION_WORD.match(after[0]):
+        dropped.append(repr(after.pop(0)))
+    return before + after, dropped
+
+
+def _folder_id(path: Path) -> str:
+    """The id of a file whose name is only its lab: the nearest folder that is not a lab's, else the stem."""
+    for parent in path.parent.resolve().parts[::-1]:
+        if parent not in ("", "/") and not _is_lab_folder(parent):
+            return normalise(parent) or parent
+    return normalise(path.stem) or path.stem
+
+
+def _renaming(path: Path, ident: str, lab: str | None, dropped: list[str]) -> list[str]:
+    """The sentence telling the instructor how the file name became ``ident``; none when nothing was changed."""
+    naive = path.stem.replace(lab, "").strip(" _-.") if lab and lab in path.stem else path.stem
+    if dropped:
+        note = "dropped " + ", ".join(dropped)
+    elif ident != naive and naive:
+        note = "case and separators ignored"
+    else:
+        return []
+    return [f"`{path.name}` is submission `{ident}` ({note})"]
+
+
+def submission_id(path: Path, meta: dict) -> tuple[str, list[str]]:
     """The submission id of a file (see the module) and the renamings that led to it."""
     value = meta.get("submission_id")
     if value is not None and str(value).strip():
-        return Naming(normalise(str(value)) or str(value).strip())
+        return normalise(str(value)) or str(value).strip(), []
     stem, dropped = _strip_duplicate_suffix(path.stem)
     lab = lab_in(stem)
     tokens = normalise(stem).split("_")
     if lab:
-        lab_tokens = normalise(lab).split("_")
-        at = next(i for i in range(len(tokens)) if tokens[i:i + len(lab_tokens)] == lab_tokens)
-        before, after = tokens[:at], tokens[at + len(lab_tokens):]
-        while before and _VERSION_WORD.match(before[-1]):
-            dropped.append(repr(before.pop()))
-        while after and _VERSION_WORD.match(after[0]):
-            dropped.append(repr(after.pop(0)))
-        tokens = before + after
-    ident = "_".join(t for t in tokens if t)
-    if not ident:
-        for parent in path.parent.resolve().parts[::-1]:
-            if parent not in ("", "/") and not (lab_in(parent) and normalise(parent) == normalise(lab_in(parent))):
-                ident = normalise(parent) or parent
-                break
-        else:
-            ident = normalise(path.stem) or path.stem
-    naive = path.stem.replace(lab, "").strip(" _-.") if lab and lab in path.stem else path.stem
-    notes = []
-    if dropped:
-        notes.append("dropped " + ", ".join(dropped))
-    if ident != naive and not dropped and naive:
-        notes.append("case and separators ignored")
-    return Naming(ident, [f"`{path.name}` is submission `{ident}` ({'; '.join(notes)})"] if notes else [])
+        tokens, around_lab = _without_lab(tokens, lab)
+        dropped += around_lab
+    ident = "_".join(t for t in tokens if t) or _folder_id(path)
+    return ident, _renaming(path, ident, lab, dropped)
 
 
 # --------------------------------------------------------------------------------------------------

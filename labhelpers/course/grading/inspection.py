@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from labhelpers.course.grading.discover import claimed_lab, load, submission_id
+from labhelpers.course.grading.discover import Submission, identify, load
 from labhelpers.course.grading.exercises import EXERCISES
 from labhelpers.course.student import BEGIN, END
 from labhelpers.records import DIRECTIONS, HISTORY_DIGEST_CHARS, MIME, compare, records_by_cell, source_digest
@@ -31,19 +31,32 @@ class Problem:
 class Inspection:
     """What one notebook file holds, before scoring (scoring needs every notebook of the batch)."""
 
-    path: Path
-    submission_id: str
+    submission: Submission
     lab: str  # claimed lab, else the lab of the records, else ""
-    claimed: bool
     problems: list[Problem] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)  # only those of `lab`
     other_labs: list[str] = field(default_factory=list)
     valid: bool = True
     executed: bool = True
-    renamed: list[str] = field(default_factory=list)
     untrusted_checks: set[str] = field(default_factory=set)  # recorded pass disagrees with the value
     reference_checks: list[str] = field(default_factory=list)  # check patterns decided by the reference
     unverifiable: list[str] = field(default_factory=list)  # records without direction or code digests
+
+    @property
+    def path(self) -> Path:
+        return self.submission.path
+
+    @property
+    def submission_id(self) -> str:
+        return self.submission.submission_id
+
+    @property
+    def claimed(self) -> bool:
+        return self.submission.lab is not None
+
+    @property
+    def renamed(self) -> list[str]:
+        return list(self.submission.renamed)
 
 
 def _source(cell: dict) -> str:
@@ -58,19 +71,21 @@ def _first_line(cell: dict) -> str:
     return ""
 
 
-def inspect_notebook(path: Path, *, sid: str | None = None, lab: str | None = None,
-                     shown_path: Path | None = None) -> Inspection:
-    """Read one file and collect its problems (no scoring). ``sid``/``lab`` override the naming rules."""
-    path = Path(path)
-    nb, why = load(path)
+def _labhelpers_metadata(nb: dict | None) -> dict:
     meta = nb.get("metadata") if nb else {}
     meta = meta.get("labhelpers", {}) if isinstance(meta, dict) else {}
-    meta = meta if isinstance(meta, dict) else {}
-    named = shown_path or path
-    claimed = lab or claimed_lab(named, meta)
-    naming = submission_id(named, meta)
-    insp = Inspection(path=path, submission_id=sid or naming.submission_id, lab=claimed or "",
-                      claimed=bool(claimed), renamed=[] if sid else naming.renamed)
+    return meta if isinstance(meta, dict) else {}
+
+
+def inspect_notebook(path: Path, submission: Submission | None = None) -> Inspection:
+    """Read one file and collect its problems (no scoring).
+
+    ``submission``: whose file it is when ``path`` is a copy (a rerun's); by default the file names itself.
+    """
+    path = Path(path)
+    nb, why = load(path)
+    submission = submission or identify(path, _labhelpers_metadata(nb))
+    insp = Inspection(submission=submission, lab=submission.lab or "")
     if nb is None:
         insp.valid = insp.executed = False
         insp.problems.append(Problem("invalid_file", why))
@@ -86,20 +101,10 @@ def inspect_notebook(path: Path, *, sid: str | None = None, lab: str | None = No
 
 
 def _inspect_cells(insp: Inspection, cells: list[dict]) -> None:
-    try:
-        located = [(i, r) for i, r in records_by_cell({"cells": cells}) if isinstance(r, dict)]
-    except (json.JSONDecodeError, TypeError, AttributeError):
-        insp.valid = insp.executed = False
-        insp.problems.append(Problem("invalid_file", f"An output of type {MIME} is damaged (not valid JSON); "
-                                                     "the notebook was edited by hand or cut off."))
+    located = _located_records(insp, cells)
+    if located is None:
         return
-    labs = Counter(str(r.get("lab")) for _, r in located)
-    if not insp.lab and labs:
-        insp.lab = labs.most_common(1)[0][0]
-    mine = [(i, r) for i, r in located if str(r.get("lab")) == insp.lab]
-    insp.records = [r for _, r in mine]
-    insp.other_labs = sorted(lab for lab in labs if lab != insp.lab)
-
+    mine = _keep_the_labs_records(insp, located)
     code = [(i, c) for i, c in enumerate(cells) if c.get("cell_type") == "code" and _source(c).strip()]
     if not any(c.get("execution_count") is not None or c.get("outputs") for _, c in code):
         insp.executed = False
@@ -110,14 +115,41 @@ def _inspect_cells(insp: Inspection, cells: list[dict]) -> None:
         return
     first_error = _cell_error(insp, code)
     _execution_order(insp, [(i, c) for i, c in code if first_error is None or i <= first_error])
-    if insp.other_labs:
-        claim = f"is marked as lab {insp.lab}" if insp.claimed else f"mostly holds records of lab {insp.lab}"
-        insp.problems.append(Problem("wrong_lab", (
-            f"This notebook {claim}, but it holds records of lab {', '.join(insp.other_labs)}. "
-            "Was the wrong notebook uploaded, or the file misnamed?")))
+    _check_other_labs(insp)
     _check_consistency(insp)
     _check_code_digests(insp, cells, mine)
     _check_reference_use(insp, cells)
+
+
+def _located_records(insp: Inspection, cells: list[dict]) -> list[tuple[int, dict]] | None:
+    """(cell index, record) of every record; None, with the problem noted, when a record output is damaged."""
+    try:
+        return [(i, r) for i, r in records_by_cell({"cells": cells}) if isinstance(r, dict)]
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        insp.valid = insp.executed = False
+        insp.problems.append(Problem("invalid_file", f"An output of type {MIME} is damaged (not valid JSON); "
+                                                     "the notebook was edited by hand or cut off."))
+        return None
+
+
+def _keep_the_labs_records(insp: Inspection, located: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """Settle the lab (the claimed one, else the one most records name) and keep only its records."""
+    labs = Counter(str(r.get("lab")) for _, r in located)
+    if not insp.lab and labs:
+        insp.lab = labs.most_common(1)[0][0]
+    mine = [(i, r) for i, r in located if str(r.get("lab")) == insp.lab]
+    insp.records = [r for _, r in mine]
+    insp.other_labs = sorted(lab for lab in labs if lab != insp.lab)
+    return mine
+
+
+def _check_other_labs(insp: Inspection) -> None:
+    if not insp.other_labs:
+        return
+    claim = f"is marked as lab {insp.lab}" if insp.claimed else f"mostly holds records of lab {insp.lab}"
+    insp.problems.append(Problem("wrong_lab", (
+        f"This notebook {claim}, but it holds records of lab {', '.join(insp.other_labs)}. "
+        "Was the wrong notebook uploaded, or the file misnamed?")))
 
 
 def _cell_error(insp: Inspection, code: list[tuple[int, dict]]) -> int | None:

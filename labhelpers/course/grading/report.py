@@ -15,7 +15,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from labhelpers.course.grading.score import VERSIONED, Expectation, Grade, fmt, major_minor, num
+from labhelpers.course.grading.rerun import RerunOutcome, SandboxReport
+from labhelpers.course.grading.score import VERSIONED, CheckRow, Expectation, Grade, fmt, major_minor, num
 from labhelpers.course.grading.statuses import STATUSES, VERDICTS, ZERO_POINT_STATUSES
 
 CSV_COLUMNS = ["submission_id", "lab", "status", "points_earned", "points_possible", "checks_passed",
@@ -37,6 +38,12 @@ def parse_exports(names: list[str] | None) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def output_names(exports: list[str]) -> list[str]:
+    """The files the grader writes with these exports, as the command's last line names them."""
+    return ["gradebook.csv", "grades.json", "report.md"] + [
+        {"gradescope": "gradescope/*/*/results.json", "canvas": "canvas.csv"}[e] for e in exports]
+
+
 def display_path(path: str, root: Path | None) -> str:
     if root:
         try:
@@ -55,31 +62,31 @@ def write_gradebook(grades: list[Grade], path: Path) -> None:
 
 
 def write_json(grades: list[Grade], path: Path, expect: Expectation, reference: dict, rerun: bool,
-               sandbox: dict | None) -> None:
+               sandbox: SandboxReport | None) -> None:
     doc = {"generated": datetime.now(UTC).isoformat(timespec="seconds"), "rerun": rerun,
            "expected": {"profile": expect.profile, "versions": expect.versions or "any", "source": expect.source,
                         "profiles_seen": expect.profiles_seen, "reference": reference or None},
-           "sandbox": sandbox, "statuses": STATUSES,
+           "sandbox": asdict(sandbox) if sandbox else None, "statuses": STATUSES,
            "notebooks": [{**asdict(g), **{"row": g.row()}} for g in grades]}
     path.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
 
 
-def _check_line(c: dict) -> str:
-    if c["demonstration"]:
+def _check_line(c: CheckRow) -> str:
+    if c.demonstration:
         pts = "demonstration, 0 points"
     else:
-        pts = f"{num(c['points'])} point{'' if c['points'] == 1 else 's'}" + (", required" if c["required"] else "")
+        pts = f"{num(c.points)} point{'' if c.points == 1 else 's'}" + (", required" if c.required else "")
     detail = ""
-    if c["value"] is not None:
-        detail = f" Your value: {fmt(c['value'])}" + (f"; needed: {c.get('direction') or ''} {fmt(c['threshold'])}"
-                                                       .replace(":  ", ": ") if c["threshold"] is not None else "") + "."
-    if c["by_reference"]:
+    if c.value is not None:
+        detail = f" Your value: {fmt(c.value)}" + (f"; needed: {c.direction or ''} {fmt(c.threshold)}"
+                                                   .replace(":  ", ": ") if c.threshold is not None else "") + "."
+    if c.by_reference:
         detail += " Decided by the library's reference, so no points."
-    if c["edited"]:
+    if c.edited:
         detail += " The record was edited: scored from its value."
-    mark = {True: "✅", False: "❌", None: "⬜"}[c["passed"]]
-    what = c["message"] or ("this check never ran" if c["passed"] is None else "")
-    return f"- {mark} **{c['name']}** ({pts}): {what}.{detail}".replace("..", ".")
+    mark = {True: "✅", False: "❌", None: "⬜"}[c.passed]
+    what = c.message or ("this check never ran" if c.passed is None else "")
+    return f"- {mark} **{c.name}** ({pts}): {what}.{detail}".replace("..", ".")
 
 
 def _expectation_line(expect: Expectation) -> str:
@@ -90,52 +97,80 @@ def _expectation_line(expect: Expectation) -> str:
     return f"Expected profile: {expect.profile}; expected versions: {env} ({expect.source}).{mixed}"
 
 
+def _paragraph(lines: list[str]) -> list[str]:
+    """``lines`` and the blank line after them; nothing when there are none."""
+    return [*lines, ""] if lines else []
+
+
 def _notebook_section(g: Grade, root: Path | None) -> list[str]:
-    lines = [f"## {g.submission_id} — lab {g.lab or 'unknown'}", "",
-             f"File: `{display_path(g.file, root)}`  ", f"**Status: {g.status}.** {VERDICTS[g.status]}  ",
-             f"Points: **{num(g.points_earned)} / {num(g.points_possible)}**; "
-             f"checks passed: {g.checks_passed} of {g.checks_total}.", ""]
-    lines += [f"Named: {r}." for r in g.renamed] + ([""] if g.renamed else [])
-    if g.required_failed and g.status not in ZERO_POINT_STATUSES:
-        ran = {c["name"]: c["passed"] for c in g.checks}
-        why = ", ".join(f"{n} ({'failed' if ran.get(n) is False else 'never ran'})" for n in g.required_failed)
-        lines += [f"Required check{'s' if len(g.required_failed) > 1 else ''} not passed: {why}. A required "
-                  "check must pass for any points to count, so this notebook gets 0 points.", ""]
-    seen: set[str] = set()
-    problems = [p for p in g.problems if not (p.message in seen or seen.add(p.message))]
-    if problems:
-        lines += ["What went wrong:", ""] + [f"- {p.message}" for p in problems] + [""]
-    scored = [c for c in g.checks if not c["demonstration"]]
-    groups = (("Passed:", [c for c in scored if c["passed"]]), ("Failed:", [c for c in scored if c["passed"] is False]),
-              ("Not recorded (the cell that checks it did not run):", [c for c in scored if c["passed"] is None]),
-              ("Demonstrations (they show the library at work; 0 points):", [c for c in g.checks if c["demonstration"]]))
-    for title, checks in groups:
-        if checks and not (g.status == "invalid_file" and title.startswith("Not recorded")):
-            lines += [title, ""] + [_check_line(c) for c in checks] + [""]
-    if g.results:
-        lines += ["Results: " + "; ".join(f"{k} = {fmt(v)}" for k, v in g.results.items()), ""]
-    if g.unverifiable:
-        lines += [f"Not verifiable without a rerun: {len(g.unverifiable)} record(s) carry no direction or code "
-                  "digest (made by an older labhelpers or outside a kernel).", ""]
-    if g.rerun is not None:
-        r = g.rerun
-        head = f"Rerun ({r['seconds']} s; the submitted file had status {r['submitted_status']}): "
-        if r.get("library_restored"):
-            lines += ["The rerun wrote into the read-only labhelpers copy; it was restored for the next submission.", ""]
-        if r["differences"]:
-            lines += [head + "the rerun's records differ from the submitted ones:", ""]
-            lines += [f"- {d}" for d in r["differences"]] + [""]
-        else:
-            lines += [head + "same records as submitted.", ""]
+    return [f"## {g.submission_id} — lab {g.lab or 'unknown'}", "",
+            f"File: `{display_path(g.file, root)}`  ", f"**Status: {g.status}.** {VERDICTS[g.status]}  ",
+            f"Points: **{num(g.points_earned)} / {num(g.points_possible)}**; "
+            f"checks passed: {g.checks_passed} of {g.checks_total}.", "",
+            *_paragraph([f"Named: {r}." for r in g.renamed]), *_required_lines(g), *_problem_lines(g),
+            *_check_lines(g), *_result_lines(g), *_rerun_lines(g.rerun)]
+
+
+def _required_lines(g: Grade) -> list[str]:
+    """Why a notebook that ran gets 0 points: a required check did not pass (a zero-point status says it itself)."""
+    if not g.required_failed or g.status in ZERO_POINT_STATUSES:
+        return []
+    ran = {c.name: c.passed for c in g.checks}
+    why = ", ".join(f"{n} ({'failed' if ran.get(n) is False else 'never ran'})" for n in g.required_failed)
+    return [f"Required check{'s' if len(g.required_failed) > 1 else ''} not passed: {why}. A required "
+            "check must pass for any points to count, so this notebook gets 0 points.", ""]
+
+
+def _problem_lines(g: Grade) -> list[str]:
+    messages = list(dict.fromkeys(p.message for p in g.problems))  # a duplicate's note may repeat another
+    return ["What went wrong:", "", *[f"- {m}" for m in messages], ""] if messages else []
+
+
+def _check_groups(g: Grade) -> list[tuple[str, list[CheckRow]]]:
+    scored = [c for c in g.checks if not c.demonstration]
+    groups = [("Passed:", [c for c in scored if c.passed]), ("Failed:", [c for c in scored if c.passed is False])]
+    if g.status != "invalid_file":  # an unreadable file recorded nothing: listing every check as missing is noise
+        groups.append(("Not recorded (the cell that checks it did not run):", [c for c in scored if c.passed is None]))
+    groups.append(("Demonstrations (they show the library at work; 0 points):",
+                   [c for c in g.checks if c.demonstration]))
+    return groups
+
+
+def _check_lines(g: Grade) -> list[str]:
+    lines = []
+    for title, checks in _check_groups(g):
+        if checks:
+            lines += [title, "", *[_check_line(c) for c in checks], ""]
     return lines
 
 
+def _result_lines(g: Grade) -> list[str]:
+    lines = _paragraph(["Results: " + "; ".join(f"{k} = {fmt(v)}" for k, v in g.results.items())] if g.results else [])
+    if g.unverifiable:
+        lines += [f"Not verifiable without a rerun: {len(g.unverifiable)} record(s) carry no direction or code "
+                  "digest (made by an older labhelpers or outside a kernel).", ""]
+    return lines
+
+
+def _rerun_lines(r: RerunOutcome | None) -> list[str]:
+    if r is None:
+        return []
+    lines = []
+    if r.library_restored:
+        lines += ["The rerun wrote into the read-only labhelpers copy; it was restored for the next submission.", ""]
+    head = f"Rerun ({r.seconds} s; the submitted file had status {r.submitted_status}): "
+    if not r.differences:
+        return lines + [head + "same records as submitted.", ""]
+    return lines + [head + "the rerun's records differ from the submitted ones:", "",
+                    *[f"- {d}" for d in r.differences], ""]
+
+
 def write_report(grades: list[Grade], path: Path, expect: Expectation, root: Path | None = None,
-                 sandbox: dict | None = None) -> None:
+                 sandbox: SandboxReport | None = None) -> None:
     lines = ["# Grading report", "", f"{len(grades)} notebook(s) graded. {_expectation_line(expect)}", ""]
     if sandbox:
-        lines += ["Rerun sandbox: " + "; ".join(sandbox["protections"]) + "."]
-        lines += [f"**Missing protection:** {m}." for m in sandbox["missing"]] + [""]
+        lines += ["Rerun sandbox: " + "; ".join(sandbox.protections) + "."]
+        lines += [f"**Missing protection:** {m}." for m in sandbox.missing] + [""]
     lines += ["These checks catch accidents and casual edits of a notebook; a determined student can forge any "
               "record, so only `--rerun` verifies what a notebook does.", ""]
     lines += ["| submission | lab | status | points | checks |", "|---|---|---|---|---|"]
@@ -148,27 +183,37 @@ def write_report(grades: list[Grade], path: Path, expect: Expectation, root: Pat
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 
 
-def summary_table(grades: list[Grade], expect: Expectation | None = None, sandbox: dict | None = None) -> str:
-    rows = [(g.submission_id, g.lab or "?", g.status, f"{num(g.points_earned)}/{num(g.points_possible)}",
-             f"{g.checks_passed}/{g.checks_total}") for g in grades]
-    head = ("submission", "lab", "status", "points", "checks")
-    if any(g.rerun is not None for g in grades):
-        head += ("rerun",)
-        rows = [r + ("-" if g.rerun is None else "DIFFERS" if g.rerun["differences"] else "same",)
-                for r, g in zip(rows, grades)]
+def _rerun_mark(r: RerunOutcome | None) -> str:
+    return "-" if r is None else "DIFFERS" if r.differences else "same"
+
+
+def _aligned(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [line.format(*head)] + [line.format(*r) for r in rows]
-    counts = Counter(g.status for g in grades)
-    lines += ["", ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: list(STATUSES).index(kv[0])))]
-    if expect:
-        lines.append(_expectation_line(expect))
-    renamed = [r for g in grades for r in g.renamed]
-    if renamed:
-        lines += [f"renamed: {r}" for r in renamed]
+    return [line.format(*head)] + [line.format(*r) for r in rows]
+
+
+def _summary_notes(grades: list[Grade], expect: Expectation | None, sandbox: SandboxReport | None) -> list[str]:
+    """The lines under the table: the environment held to, the renamed files, the sandbox's gaps."""
+    lines = [_expectation_line(expect)] if expect else []
+    lines += [f"renamed: {r}" for g in grades for r in g.renamed]
     if sandbox:
-        lines += [f"sandbox: missing protection: {m}" for m in sandbox["missing"]] or ["sandbox: every protection in place"]
-    return "\n".join(lines)
+        lines += [f"sandbox: missing protection: {m}" for m in sandbox.missing] or ["sandbox: every protection in place"]
+    return lines
+
+
+def summary_table(grades: list[Grade], expect: Expectation | None = None, sandbox: SandboxReport | None = None) -> str:
+    """What ``labhelpers grade`` prints: one row per notebook, the statuses counted, then the notes."""
+    head = ("submission", "lab", "status", "points", "checks")
+    rows = [(g.submission_id, g.lab or "?", g.status, f"{num(g.points_earned)}/{num(g.points_possible)}",
+             f"{g.checks_passed}/{g.checks_total}") for g in grades]
+    if any(g.rerun is not None for g in grades):
+        head += ("rerun",)
+        rows = [r + (_rerun_mark(g.rerun),) for r, g in zip(rows, grades)]
+    order = list(STATUSES)
+    counts = sorted(Counter(g.status for g in grades).items(), key=lambda kv: order.index(kv[0]))
+    return "\n".join([*_aligned(head, rows), "", ", ".join(f"{n} {s}" for s, n in counts),
+                      *_summary_notes(grades, expect, sandbox)])
 
 
 def write_gradescope(grades: list[Grade], folder: Path) -> list[Path]:
@@ -177,13 +222,11 @@ def write_gradescope(grades: list[Grade], folder: Path) -> list[Path]:
     for g in grades:
         tests = []
         for c in g.checks:
-            earned = c["points"] if c["passed"] and not c["by_reference"] and g.status not in ZERO_POINT_STATUSES \
-                and not g.required_failed else 0.0
-            state = "passed" if c["passed"] else "failed"
-            tests.append({"name": c["name"], "score": float(earned), "max_score": float(c["points"]),
-                          "status": state, "output": _check_line(c)[2:].replace("**", ""),
-                          **({"tags": ["demonstration"]} if c["demonstration"] else {})})
-        doc = {"score": float(g.points_earned), "execution_time": int((g.rerun or {}).get("seconds", 0)),
+            earned = c.points if c.earns and g.keeps_points else 0.0
+            tests.append({"name": c.name, "score": float(earned), "max_score": float(c.points),
+                          "status": "passed" if c.passed else "failed", "output": _check_line(c)[2:].replace("**", ""),
+                          **({"tags": ["demonstration"]} if c.demonstration else {})})
+        doc = {"score": float(g.points_earned), "execution_time": int(g.rerun.seconds if g.rerun else 0),
                "output": f"Status: {g.status}. {VERDICTS[g.status]} "
                          + " ".join(p.message for p in g.problems[:3]),
                "tests": tests}

@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labhelpers.course.grading.inspection import Problem
 from labhelpers.course.runner import run_notebook
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -63,6 +64,49 @@ def _unshare_works(flags: list[str]) -> bool:
         return subprocess.run(["unshare", *flags, "true"], capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    """One submission's execution in the sandbox."""
+
+    output: Path  # the executed copy (it may not exist: the run did not start)
+    seconds: float
+    timed_out: bool
+    error: str | None
+    stderr_tail: str
+    library_restored: bool  # the submission changed the read-only labhelpers copy, which was rebuilt
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    """What the sandbox of a batch guarded against, and what it could not set up on this machine."""
+
+    protections: list[str]
+    missing: list[str]
+
+
+@dataclass(frozen=True)
+class RerunOutcome:
+    """What ``--rerun`` found for one submission; the report, ``grades.json`` and the summary read it as is."""
+
+    seconds: float
+    timed_out: bool
+    error: str | None
+    stderr_tail: str
+    library_restored: bool
+    executed: str  # the kept executed copy; "" when none was kept
+    submitted_problems: list[Problem]
+    differences: list[str]  # sentences: how the rerun's records differ from the submitted ones
+    submitted_status: str  # the status the submitted file would have had without the rerun
+
+    @classmethod
+    def of(cls, run: SandboxRun, *, kept: Path | None, submitted_problems: list[Problem], differences: list[str],
+           submitted_status: str) -> RerunOutcome:
+        return cls(seconds=run.seconds, timed_out=run.timed_out, error=run.error, stderr_tail=run.stderr_tail,
+                   library_restored=run.library_restored, executed=str(kept or ""),
+                   submitted_problems=list(submitted_problems), differences=differences,
+                   submitted_status=submitted_status)
 
 
 @dataclass
@@ -155,8 +199,11 @@ class Sandbox:
 
         return apply
 
-    def run(self, notebook: Path, *, profile: str, timeout: float) -> tuple[Path, dict]:
-        """Execute a copy of ``notebook`` in a fresh folder; returns (executed copy, what happened)."""
+    def report(self) -> SandboxReport:
+        return SandboxReport(protections=list(self.protections), missing=list(self.missing))
+
+    def run(self, notebook: Path, *, profile: str, timeout: float) -> SandboxRun:
+        """Execute a copy of ``notebook`` in a fresh folder."""
         self._count += 1
         box = self.root / f"{self._count:04d}"
         home, work, tmp, cache = box / "home", box / "work", box / "tmp", box / "cache"
@@ -171,8 +218,8 @@ class Sandbox:
                            env=self.environment(home, cache, tmp, profile), prefix=self.prefix,
                            preexec_fn=self._limits(self.cpu_seconds or int(2 * timeout) + 30))
         tampered = self._verify_library()
-        return run.output, {"seconds": run.seconds, "timed_out": run.timed_out, "error": run.error,
-                            "stderr_tail": run.stderr_tail, "library_restored": tampered}
+        return SandboxRun(output=run.output, seconds=run.seconds, timed_out=run.timed_out, error=run.error,
+                          stderr_tail=run.stderr_tail, library_restored=tampered)
 
     def _verify_library(self) -> bool:
         """Whether the labhelpers copy changed (it is then rebuilt from the source for the next submission)."""

@@ -1,6 +1,8 @@
 """Scoring: a lab's expected checks and points, the expected environment, and one grade per notebook.
 
-* **Points** of a check come from :mod:`labhelpers.course.points` when it lists the check, else from the record.
+* **Points** of a check come from :mod:`labhelpers.course.points` alone: the table's value, or
+  :data:`~labhelpers.course.points.UNLISTED_POINTS` for a check it does not list. A ``points`` field in a
+  record (records made before the table was the only source carry one) is ignored: a learner can edit it.
   A lab's possible points are its checks in ``--reference`` notebooks when given, else the union of the
   checks that the batch's notebooks of that lab recorded (a check a notebook never reached still counts).
   Earned = points of the passed checks; a check whose record contradicts its numbers is scored from the
@@ -13,7 +15,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections import Counter
@@ -28,8 +29,9 @@ from labhelpers.course.grading.inspection import (
     inspect_notebook,
     recomputed_pass,
 )
+from labhelpers.course.grading.rerun import RerunOutcome
 from labhelpers.course.grading.statuses import ZERO_POINT_STATUSES, most_severe
-from labhelpers.course.points import is_demonstration, listed_points
+from labhelpers.course.points import check_points, is_demonstration
 from labhelpers.records import versions
 
 # The packages whose major.minor version must match (labhelpers itself may differ).
@@ -54,6 +56,28 @@ class Expectation:
     profiles_seen: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CheckRow:
+    """One of the lab's checks as one notebook has it: what it is worth and how it went."""
+
+    name: str
+    points: float
+    required: bool
+    passed: bool | None  # None: the notebook never recorded it
+    message: str = ""
+    value: Any = None
+    threshold: Any = None
+    direction: str | None = None
+    demonstration: bool = False
+    by_reference: bool = False  # decided by the library's reference: earns nothing
+    edited: bool = False  # the record contradicts its numbers: ``passed`` is recomputed from them
+
+    @property
+    def earns(self) -> bool:
+        """Whether its points count (before the notebook-wide rules: required checks, zero-point statuses)."""
+        return bool(self.passed) and not self.by_reference
+
+
 @dataclass
 class Grade:
     file: str
@@ -66,19 +90,24 @@ class Grade:
     checks_total: int
     key_results: str
     problems: list[Problem] = field(default_factory=list)
-    checks: list[dict] = field(default_factory=list)
+    checks: list[CheckRow] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     required_failed: list[str] = field(default_factory=list)
     renamed: list[str] = field(default_factory=list)
     unverifiable: list[str] = field(default_factory=list)
-    rerun: dict | None = None
+    rerun: RerunOutcome | None = None
+
+    @property
+    def keeps_points(self) -> bool:
+        """False when a required check did not pass or the status earns nothing: every check then scores 0."""
+        return not self.required_failed and self.status not in ZERO_POINT_STATUSES
 
     def row(self) -> dict:
         return {"submission_id": self.submission_id, "lab": self.lab, "status": self.status,
                 "points_earned": num(self.points_earned), "points_possible": num(self.points_possible),
                 "checks_passed": self.checks_passed, "checks_total": self.checks_total,
                 "key_results": self.key_results, "file": self.file,
-                "rerun_differs": "" if self.rerun is None else ("yes" if self.rerun["differences"] else "no")}
+                "rerun_differs": "" if self.rerun is None else ("yes" if self.rerun.differences else "no")}
 
 
 def num(x: float) -> int | float:
@@ -105,20 +134,12 @@ def last_by_name(records: list[dict], kind: str) -> dict[str, dict]:
     return out
 
 
-def _points(lab: str, name: str, recorded: Any) -> float:
-    listed = listed_points(lab, name)
-    if listed is not None:
-        return float(listed)
-    try:
-        p = float(recorded)
-    except (TypeError, ValueError):
-        return 1.0
-    return p if math.isfinite(p) and p >= 0 else 0.0
-
-
 def check_specs(lab: str, records: list[dict]) -> dict[str, dict]:
-    """``{name: {"points": p, "required": bool}}`` of the check records (the last record of a name)."""
-    return {name: {"points": _points(lab, name, r.get("points", 1)), "required": bool(r.get("required"))}
+    """``{name: {"points": p, "required": bool}}`` of the check records (the last record of a name).
+
+    The points are the table's (:func:`labhelpers.course.points.check_points`), never the record's.
+    """
+    return {name: {"points": check_points(lab, name), "required": bool(r.get("required"))}
             for name, r in last_by_name(records, "check").items()}
 
 
@@ -244,62 +265,77 @@ def environment_problems(records: list[dict], expect: Expectation) -> list[str]:
     return out
 
 
-def _check_rows(insp: Inspection, expected: dict[str, dict], options: GradeOptions) -> list[dict]:
+def _check_rows(insp: Inspection, expected: dict[str, dict], options: GradeOptions) -> list[CheckRow]:
+    """The lab's expected checks, then (without a reference for the lab) the other checks the notebook recorded."""
     mine = last_by_name(insp.records, "check")
-    names = list(expected) + [n for n in mine if n not in expected and not options.reference.get(insp.lab)]
-    rows = []
-    for name in names:
-        spec = expected.get(name) or check_specs(insp.lab, [mine[name]])[name]
-        rec = mine.get(name)
-        passed = None if rec is None else bool(rec.get("passed"))
-        if rec is not None and name in insp.untrusted_checks:
-            passed = recomputed_pass(rec)
-        rows.append({"name": name, "points": spec["points"], "required": spec["required"], "passed": passed,
-                     "message": (rec or {}).get("message", ""), "value": (rec or {}).get("value"),
-                     "threshold": (rec or {}).get("threshold"), "direction": (rec or {}).get("direction"),
-                     "demonstration": is_demonstration(spec["points"]),
-                     "by_reference": decided_by_reference(insp, name), "edited": name in insp.untrusted_checks})
-    return rows
+    extra = [] if options.reference.get(insp.lab) else [n for n in mine if n not in expected]
+    specs = {**check_specs(insp.lab, [mine[n] for n in extra]), **expected}
+    return [_check_row(insp, name, specs[name], mine.get(name)) for name in [*expected, *extra]]
+
+
+def _check_row(insp: Inspection, name: str, spec: dict, record: dict | None) -> CheckRow:
+    edited = name in insp.untrusted_checks
+    if record is None:
+        passed = None
+    else:
+        passed = recomputed_pass(record) if edited else bool(record.get("passed"))
+    rec = record or {}
+    return CheckRow(name=name, points=spec["points"], required=spec["required"], passed=passed,
+                    message=rec.get("message", ""), value=rec.get("value"), threshold=rec.get("threshold"),
+                    direction=rec.get("direction"), demonstration=is_demonstration(spec["points"]),
+                    by_reference=decided_by_reference(insp, name), edited=edited)
+
+
+# Problems whose own message already says why a notebook's checks are missing.
+_EXPLAINS_MISSING_CHECKS = frozenset({"wrong_lab", "cell_error", "timeout"})
+
+
+def _missing_records(insp: Inspection, checks: list[CheckRow]) -> Problem | None:
+    if {p.code for p in insp.problems} & _EXPLAINS_MISSING_CHECKS:
+        return None
+    if not insp.records:
+        return Problem("records_missing", (
+            "The notebook ran but holds no checks or results of the lab. The cells that call "
+            "record_check/record_result were deleted, or their outputs cleared; restore them from the "
+            "original lab and run it again."))
+    missing = [c.name for c in checks if c.passed is None]
+    if not missing:
+        return None
+    return Problem("records_missing", (
+        f"The check{'s' if len(missing) > 1 else ''} {', '.join(missing)} never ran in this notebook "
+        "(they are in the lab, so a cell that records them was deleted or its output cleared)."))
+
+
+def _scoring_problems(insp: Inspection, checks: list[CheckRow], expect: Expectation) -> list[Problem]:
+    """What only the batch can tell about a notebook that ran: missing checks, environment, failed checks."""
+    if not (insp.valid and insp.executed):
+        return []
+    found = [_missing_records(insp, checks)]
+    env = environment_problems(insp.records, expect)
+    if env:
+        found.append(Problem("environment_mismatch", "The results are not comparable: " + "; ".join(env)
+                             + ". Use the course's setup cell (it installs the pinned versions)."))
+    failed = [c for c in checks if c.passed is False]
+    if failed:
+        found.append(Problem("checks_failed", f"{len(failed)} of {len(checks)} checks failed."))
+    return [p for p in found if p is not None]
 
 
 def score(insp: Inspection, expected: dict[str, dict], options: GradeOptions, expect: Expectation) -> Grade:
     """Turn an inspection into a grade, given the lab's expected checks ``{name: {points, required}}``."""
-    problems = list(insp.problems)
     checks = _check_rows(insp, expected, options)
+    problems = list(insp.problems) + _scoring_problems(insp, checks, expect)
     results = {name: r.get("value_text", r.get("value")) for name, r in last_by_name(insp.records, "result").items()}
-    possible = sum(c["points"] for c in checks)
-    earned = sum(c["points"] for c in checks if c["passed"] and not c["by_reference"])
-    required_failed = [c["name"] for c in checks if c["required"] and not c["passed"]]
-
-    codes = {p.code for p in problems}
-    if insp.valid and insp.executed:
-        missing = [c["name"] for c in checks if c["passed"] is None]
-        if not insp.records and not codes & {"wrong_lab", "cell_error", "timeout"}:
-            problems.append(Problem("records_missing", (
-                "The notebook ran but holds no checks or results of the lab. The cells that call "
-                "record_check/record_result were deleted, or their outputs cleared; restore them from the "
-                "original lab and run it again.")))
-        elif missing and not codes & {"wrong_lab", "cell_error", "timeout"}:
-            problems.append(Problem("records_missing", (
-                f"The check{'s' if len(missing) > 1 else ''} {', '.join(missing)} never ran in this notebook "
-                "(they are in the lab, so a cell that records them was deleted or its output cleared).")))
-        env = environment_problems(insp.records, expect)
-        if env:
-            problems.append(Problem("environment_mismatch", "The results are not comparable: " + "; ".join(env)
-                                    + ". Use the course's setup cell (it installs the pinned versions)."))
-        failed = [c for c in checks if c["passed"] is False]
-        if failed:
-            problems.append(Problem("checks_failed", f"{len(failed)} of {len(checks)} checks failed."))
-
-    status = most_severe(p.code for p in problems)
-    if required_failed or status in ZERO_POINT_STATUSES:
-        earned = 0.0
-    key = "; ".join(f"{k}={fmt(v)}" for k, v in results.items())
-    return Grade(file=str(insp.path), submission_id=insp.submission_id, lab=insp.lab, status=status,
-                 points_earned=earned, points_possible=possible,
-                 checks_passed=sum(1 for c in checks if c["passed"]), checks_total=len(checks),
-                 key_results=key, problems=problems, checks=checks, results=results,
-                 required_failed=required_failed, renamed=list(insp.renamed), unverifiable=list(insp.unverifiable))
+    grade = Grade(file=str(insp.path), submission_id=insp.submission_id, lab=insp.lab,
+                  status=most_severe(p.code for p in problems), points_earned=0.0,
+                  points_possible=sum(c.points for c in checks),
+                  checks_passed=sum(1 for c in checks if c.passed), checks_total=len(checks),
+                  key_results="; ".join(f"{k}={fmt(v)}" for k, v in results.items()), problems=problems,
+                  checks=checks, results=results, required_failed=[c.name for c in checks if c.required and not c.passed],
+                  renamed=list(insp.renamed), unverifiable=list(insp.unverifiable))
+    if grade.keeps_points:
+        grade.points_earned = sum(c.points for c in checks if c.earns)
+    return grade
 
 
 def mark_duplicates(grades: list[Grade]) -> None:
