@@ -40,7 +40,7 @@ def crafted_notebook(path: Path) -> Path:
     with contextlib.redirect_stdout(io.StringIO()):  # the records' readable lines are not wanted here
         for k in range(12):
             records.record_check(f"check_{k}", True, value=0.1 * k, threshold=0.0, message="a condition holds",
-                                 points=1 + k % 2, required=k == 0)
+                                 required=k == 0)
         for k in range(8):
             records.record_result(f"result_{k}", {"before": 1.0 * k, "after": 2.5 * k})
     made = list(records._log)

@@ -9,7 +9,7 @@ Two calls, used by every lab::
 
 Each shows one readable line (a failed check in red, without stopping the notebook) and emits a display
 output of MIME type :data:`MIME` whose JSON holds ``lab``, ``name``, ``kind`` (``"result"``/``"check"``),
-``value``, ``passed``, ``threshold``, ``direction``, ``points``, ``required``, ``profile``, the package
+``value``, ``passed``, ``threshold``, ``direction``, ``required``, ``profile``, the package
 versions and ``code`` (digests of the code that produced it). :func:`read_records` reads them back out of an
 executed notebook; the tests, ``labhelpers run`` and the grader all use it.
 
@@ -19,8 +19,8 @@ executed notebook; the tests, ``labhelpers run`` and the grader all use it.
   ``"<"``, ``"=="``). Give it as ``direction=``, or it is inferred as the comparison that the recorded
   ``passed``, ``value`` and ``threshold`` satisfy, so that the grader can recompute ``passed`` and notice a
   record edited afterwards. ``None`` when value or threshold is not a single number.
-* **Points** come from :mod:`labhelpers.course.points` when it lists the check (the one place for every lab's points),
-  else from ``points=``.
+* **Points** are not in a record: what a check is worth is the course's decision, made by its grader from
+  one table (schema 3; records of schema 2 carry a ``points`` field, which the grader ignores).
 * **Code**: in a kernel, ``{"count": n, "cell": digest of cell n's source, "history": [digest of input 1, ...,
   input n - 1]}``, from IPython's input history (``In``): every input the kernel ran before, by execution
   count. The grader recomputes the digests from the notebook's cells (see :func:`source_digest`).
@@ -37,10 +37,8 @@ import numbers
 from pathlib import Path
 from typing import Any
 
-from .course.points import listed_points
-
 MIME = "application/vnd.labhelpers.record+json"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: no points (the grader decides them)
 SIGNIFICANT_FIGURES = 6
 DIRECTIONS = (">=", ">", "<=", "<", "==")
 HISTORY_DIGEST_CHARS = 12
@@ -223,27 +221,25 @@ def record_result(name: str, value: Any, *, description: str = "", lab: str | No
 
 
 def record_check(name: str, passed: bool, *, value: Any = None, threshold: Any = None, message: str = "",
-                 points: float | None = None, required: bool = False, direction: str | None = None,
-                 lab: str | None = None) -> None:
+                 required: bool = False, direction: str | None = None, lab: str | None = None,
+                 points: float | None = None) -> None:
     """Record a named check. A failed check is shown in red and recorded; it never raises.
 
-    ``points``: used only when :mod:`labhelpers.course.points` does not list the check (default 1). ``direction``:
-    the comparison of ``value`` with ``threshold`` that passes; inferred when not given (see the module).
+    ``points`` is ignored, and not recorded: the grader's table decides them. It is still accepted because
+    learners' notebooks made from the labs before that (and the grader's reruns of them) pass it.
+    ``direction``: the comparison of ``value`` with ``threshold`` that passes; inferred when not given (see the module).
     ``required=True`` marks a check without which the grader gives the notebook no points.
     """
     if direction is not None and direction not in DIRECTIONS:
         raise ValueError(f"record_check({name!r}): direction must be one of {', '.join(DIRECTIONS)}; "
                          f"got {direction!r}.")
     record = _base(name, "check", lab)
-    listed = listed_points(record["lab"], name)
     record["passed"] = bool(passed)
     _put(record, "value", value)
     _put(record, "threshold", threshold)
     # inferred from the stored (rounded) numbers: the ones the grader recomputes the outcome from
     record.update(direction=direction or infer_direction(bool(passed), record["value"], record["threshold"]),
-                  message=message,
-                  points=listed if listed is not None else (1 if points is None else points),
-                  required=bool(required))
+                  message=message, required=bool(required))
     _log.append(record)
     mark = "✅ PASS" if passed else "❌ FAIL"
     detail = ""

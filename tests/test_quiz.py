@@ -8,12 +8,12 @@ import math
 import re
 
 import pytest
-from conftest import LABS
+from conftest import LABS, lab_stems
 
 from labhelpers import quiz, records
 from labhelpers.course.student import student_version
 
-NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = lab_stems()
 CALL = re.compile(r"quiz\.check\(\s*\"(\w+)\",\s*(\w+)")
 
 
@@ -26,8 +26,9 @@ def log(monkeypatch):
 def test_a_right_choice_passes_and_explains(log, capsys):
     assert quiz.check("02_reward_offset", " (C) ") is True
     [rec] = log
-    assert (rec["name"], rec["passed"], rec["value"], rec["threshold"], rec["points"]) == \
-           ("quiz_02_reward_offset", True, "c", "c", 1)
+    assert (rec["name"], rec["passed"], rec["value"], rec["threshold"], rec["direction"]) == \
+           ("quiz_02_reward_offset", True, "c", "c", "==")
+    assert "points" not in rec, "a quiz is worth what the grader's table says (quiz_*), not what the record says"
     assert "Why:" in capsys.readouterr().out
 
 

@@ -11,7 +11,6 @@ import torch
 from nbclient import NotebookClient
 
 from labhelpers import records
-from labhelpers.course import points
 
 
 @pytest.fixture(autouse=True)
@@ -23,13 +22,13 @@ def private_log(monkeypatch):
 
 def test_result_and_check_records_outside_a_kernel(capsys):
     records.record_result("bleu_after", 41.23456789, description="greedy")
-    records.record_check("gain", False, value=3.0, threshold=20, message="BLEU rises", points=2, required=True)
+    records.record_check("gain", False, value=3.0, threshold=20, message="BLEU rises", required=True)
     out = capsys.readouterr().out
     assert "bleu_after = 41.23" in out and "FAIL gain: BLEU rises" in out and "threshold 20" in out
     result, check = records.recorded()
     assert result["kind"] == "result" and result["value"] == 41.2346 and result["lab"] == "05_generation_parameters"
-    assert check == {**check, "kind": "check", "passed": False, "points": 2, "required": True, "profile": "tiny",
-                     "direction": ">="}
+    assert check == {**check, "kind": "check", "passed": False, "required": True, "profile": "tiny",
+                     "direction": ">=", "schema": 3}
     assert set(check["versions"]) >= {"torch", "transformers", "trl", "datasets"}
     assert "code" not in check, "outside a kernel there is no input history to digest"
 
@@ -78,14 +77,13 @@ def test_explicit_direction_is_kept_and_a_wrong_one_is_refused():
         records.record_check("c", True, value=5, threshold=3, direction="=>")
 
 
-def test_points_come_from_the_one_table():
-    records.record_check("softmax_is_a_distribution", True, points=5)  # a demonstration: the table wins
-    records.record_check("low_temperature_equals_greedy", True)
-    records.record_check("top_p_0.9_matches_library", True)  # a pattern in the table
-    records.record_check("quiz_what_is_top_p", True, points=3)
-    records.record_check("not_in_the_table", True, points=3)
-    got = [r["points"] for r in records.recorded()]
-    assert got == [0, 1, 1, points.QUIZ_POINTS, 3]
+def test_a_check_record_carries_no_points():
+    """Points are the grader's decision (labhelpers/course/points.py): a record neither holds nor takes them."""
+    records.record_check("low_temperature_equals_greedy", True, value=1.0, threshold=0.5, required=True)
+    assert set(records.recorded()[-1]) == {"schema", "lab", "name", "kind", "profile", "versions", "passed", "value",
+                                           "threshold", "direction", "message", "required"}
+    records.record_check("not_in_the_table", True, points=3)  # as a notebook made before schema 3 calls it
+    assert "points" not in records.recorded()[-1]
 
 
 def test_a_name_is_required():
