@@ -3,6 +3,7 @@ answers in exercises, the one table of points, and the exports for Gradescope an
 
 from __future__ import annotations
 
+import ast
 import csv
 import importlib
 import json
@@ -43,6 +44,18 @@ def test_every_check_the_labs_record_has_its_points_in_the_one_table():
                 if points.listed_points(lab, concrete) is None:
                     unlisted.append(f"{lab}: {name}")
     assert not unlisted, f"add these checks to labhelpers/course/points.py (0 points if they only demonstrate): {unlisted}"
+
+
+def test_no_lab_gives_a_check_its_points():
+    """The table decides points; a points= in a lab's record_check call would be ignored, and mislead a reader."""
+    given = []
+    for lab, sources in lab_sources().items():
+        for source in sources:
+            code = "\n".join("" if line.lstrip().startswith(("!", "%")) else line for line in source.splitlines())
+            given += [f"{lab} line {node.lineno}" for node in ast.walk(ast.parse(code))
+                      if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) ==
+                      "record_check" and any(k.arg == "points" for k in node.keywords)]
+    assert not given, f"record_check(points=...) in {given}: enter the points in labhelpers/course/points.py"
 
 
 def test_demonstrations_carry_no_points():
