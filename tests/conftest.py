@@ -30,6 +30,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LABS = ROOT / "labs"
 ZOO_CACHE = os.environ.get("LABHELPERS_CACHE") or str(ROOT / ".cache" / "labhelpers")
+
+
+def lab_paths() -> list[Path]:
+    """The checkout's lab notebooks, listed as the course's tools list them (``runner.lab_notebooks``)."""
+    from labhelpers.course.runner import lab_notebooks
+
+    return lab_notebooks(folder=LABS)
+
+
+def lab_stems() -> list[str]:
+    return [p.stem for p in lab_paths()]
+
+
 LAB_TIMEOUT_S = 900  # the whole run of one lab, kernel start included; the slowest takes about 1.5 min alone
 
 # Set before any test runs, so that kernels and child processes inherit them.
@@ -100,8 +113,6 @@ class LabExecutions:
 
 def labs_of(item) -> list[str]:
     """The labs a collected test reads through ``executed_lab`` (see the module doc), by number or stem."""
-    from labhelpers.course.runner import lab_notebooks
-
     if "executed_lab" not in getattr(item, "fixturenames", ()):
         return []
     params = getattr(getattr(item, "callspec", None), "params", {})
@@ -111,7 +122,7 @@ def labs_of(item) -> list[str]:
     marker = item.get_closest_marker("notebook")
     if marker is not None and "labs" in marker.kwargs:
         labs = marker.kwargs["labs"]
-        return [p.stem for p in lab_notebooks(folder=LABS)] if labs == "all" else list(labs)
+        return lab_stems() if labs == "all" else list(labs)
     found = re.match(r"test_lab(\d\d)_", item.module.__name__.rsplit(".", 1)[-1]) if item.module else None
     return [found.group(1)] if found else []
 

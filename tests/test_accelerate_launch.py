@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import lab_paths
 
 import labhelpers
 from labhelpers import launch
@@ -48,10 +49,11 @@ def test_every_file_the_labs_launch_is_a_package_file_listed_in_the_wheel(wheel)
         assert f"labhelpers/{inside.as_posix()}" in names, f"{what} ({inside}) is not in {wheel.name}"
 
 
-def test_a_wheel_install_finds_the_script_and_configs_with_no_checkout(wheel, tmp_path):
+@pytest.fixture(scope="module")
+def wheel_venv(wheel, tmp_path_factory) -> Path:
     """A venv holding only the wheel (the course's dependencies reachable, but not its checkout or editable
-    install), run from an empty folder: labhelpers comes from the venv and every lab file resolves inside it."""
-    venv = tmp_path / "venv"
+    install); its folder, with ``bin/python`` and an ``empty`` folder to run from."""
+    venv = tmp_path_factory.mktemp("wheel-venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     purelib = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
@@ -61,19 +63,45 @@ def test_a_wheel_install_finds_the_script_and_configs_with_no_checkout(wheel, tm
     (purelib / "course_dependencies.pth").write_text("\n".join(deps) + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
                    check=True, capture_output=True, timeout=300)
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    (venv / "empty").mkdir()
+    return venv
+
+
+def _in_wheel_venv(venv: Path, code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=venv / "empty", capture_output=True,
+                          text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(venv), **env})
+
+
+def test_a_wheel_install_finds_the_script_and_configs_with_no_checkout(wheel_venv):
+    """Run from an empty folder, labhelpers comes from the venv and every lab file resolves inside it."""
+    venv = wheel_venv
     probe = ("import json, labhelpers; from labhelpers import launch\n"
              "print(json.dumps({'package': labhelpers.__file__, 'files': {n: str(launch.script_path(n)) for n in "
              "launch.SCRIPTS} | {n: str(launch.config_path(n)) for n in launch.OWN_CONFIGS},"
              " 'processes': launch.load_config('cpu_ddp').num_processes}))")
-    done = subprocess.run([str(python), "-c", probe], cwd=empty, capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    done = _in_wheel_venv(venv, probe)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert Path(seen["package"]).is_relative_to(venv), seen["package"]
     assert all(Path(p).is_file() and Path(p).is_relative_to(venv) for p in seen["files"].values()), seen["files"]
     assert seen["processes"] == 2
+
+
+LIST_LABS = ("import json, labhelpers.course.runner as r\n"
+             "try:\n    print(json.dumps([str(p) for p in r.lab_notebooks()]))\n"
+             "except FileNotFoundError as err:\n    print(json.dumps(str(err)))")
+
+
+def test_a_wheel_install_has_no_labs_folder_and_says_to_set_labs_dir(wheel_venv):
+    """The course's tools installed from the wheel: no labs beside the package, so listing them names LABS_DIR;
+    with LABS_DIR set they are found there."""
+    done = _in_wheel_venv(wheel_venv, LIST_LABS)
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    assert isinstance(said, str) and "an installed package has none" in said and "set LABS_DIR" in said, said
+    done = _in_wheel_venv(wheel_venv, LIST_LABS, LABS_DIR=str(ROOT / "labs"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [str(p) for p in lab_paths()]  # as the checkout lists them
 
 
 @pytest.mark.parametrize("name, distributed_type, processes", [

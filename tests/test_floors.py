@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import LABS, ROOT
+from conftest import ROOT, lab_paths
 
 PACKAGE = ROOT / "labhelpers"
 LEARNER_MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "course" not in p.relative_to(PACKAGE).parts)
@@ -51,7 +51,7 @@ def test_a_learner_module_never_imports_the_courses_tools(path):
                       "without them; move the shared code down into labhelpers/ or the caller up into course/"
 
 
-@pytest.mark.parametrize("notebook", sorted(LABS.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", lab_paths(), ids=lambda p: p.stem)
 def test_a_notebook_never_imports_the_courses_tools(notebook):
     cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
     for index, cell in enumerate(cells):

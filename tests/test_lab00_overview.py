@@ -9,7 +9,7 @@ import re
 
 import papermill as pm
 import pytest
-from conftest import LABS, checks_of
+from conftest import LABS, checks_of, lab_stems
 
 from labhelpers import pipeline
 from labhelpers.config import config_labs, lab_names
@@ -61,7 +61,7 @@ def test_the_overview_draws_the_figure_and_records_its_checks(run):
     assert len(images) == 1, "one figure: the pipeline"
 
 
-@pytest.mark.parametrize("stem", sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb")))
+@pytest.mark.parametrize("stem", lab_stems())
 def test_each_lab_links_to_existing_labs_and_places_itself_in_the_pipeline(stem):
     nb = json.loads((LABS / f"{stem}.ipynb").read_text())
     text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")

@@ -11,9 +11,9 @@ import ast
 import json
 
 import pytest
-from conftest import LABS, failure_of
+from conftest import LABS, failure_of, lab_stems
 
-NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = lab_stems()
 
 
 @pytest.mark.notebook

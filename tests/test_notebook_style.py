@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import lab_paths
 
-LABS = sorted((Path(__file__).resolve().parents[1] / "labs").glob("[0-9][0-9]_*.ipynb"))
+LABS = lab_paths()
 LONGEST = 25
 LONG = 15
 MOST_LONG_CELLS = 3

@@ -6,7 +6,7 @@ import logging
 import warnings
 
 import pytest
-from conftest import LABS
+from conftest import lab_stems
 
 from labhelpers.quiet import KNOWN_WARNINGS, quiet_known_warnings
 
@@ -171,7 +171,7 @@ def test_every_known_warning_says_why():
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("lab", sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb")))
+@pytest.mark.parametrize("lab", lab_stems())
 def test_executed_lab_has_no_warning_on_stderr(lab, executed_lab):
     import nbformat
 
@@ -185,7 +185,7 @@ def test_executed_lab_has_no_warning_on_stderr(lab, executed_lab):
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("lab", sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb")))
+@pytest.mark.parametrize("lab", lab_stems())
 def test_executed_lab_saves_each_progress_bar_as_one_output(lab, executed_lab):
     """With ipywidgets a bar is one widget output (its text form: one line); without, tqdm writes every update."""
     import re

@@ -8,13 +8,13 @@ import types
 
 import nbformat
 import pytest
-from conftest import LABS
+from conftest import lab_paths
 
 from labhelpers.course import generated, setup_cell
 
 
 def test_every_lab_opens_with_the_generated_setup_cell():
-    labs = setup_cell.lab_notebooks(LABS)
+    labs = lab_paths()
     assert len(labs) >= 6
     for path in labs:
         cell = nbformat.read(str(path), as_version=4).cells[setup_cell.SETUP_CELL_INDEX]

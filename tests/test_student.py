@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
-from conftest import LABS
+from conftest import LABS, lab_stems
 
 from labhelpers.course.cli import main
 from labhelpers.course.student import (
@@ -28,7 +28,7 @@ from labhelpers.course.student import (
 )
 from labhelpers.records import read_records
 
-NOTEBOOKS = sorted(p.stem for p in LABS.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = lab_stems()
 
 
 def mini_lab() -> dict:

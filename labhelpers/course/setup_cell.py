@@ -15,8 +15,6 @@ installs that tag. A fork is used by setting ``LABS_REPO`` (and ``LABS_REVISION`
 
 from __future__ import annotations
 
-from pathlib import Path
-
 REPOSITORY = "https://github.com/llm-finetuning-labs/llm-finetuning-labs"
 REVISION = "main"
 
@@ -54,7 +52,3 @@ def setup_cell_source(repository: str = REPOSITORY, revision: str = REVISION) ->
 
 
 SETUP_CELL_INDEX = 1  # cell 0 is the lab's title and overview
-
-
-def lab_notebooks(labs_dir: Path) -> list[Path]:
-    return sorted(p for p in Path(labs_dir).glob("[0-9][0-9]_*.ipynb"))
