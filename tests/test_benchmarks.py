@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import LABS, ROOT, load_benchmark
+from conftest import ROOT, lab_paths, load_benchmark
 
 bench_labs = load_benchmark("bench_labs")
 bench_sft = load_benchmark("bench_sft")
@@ -111,7 +111,7 @@ def test_the_readme_block_shows_the_stored_figures_todays_limits_and_names_an_un
     stored = json.loads((ROOT / "benchmarks" / "results" / "tiny.json").read_text())
     # every lab in labs/ gets a row (a stored one, or a copy of the first), then one is left out
     first = next(iter(stored["labs"]["labs"].values()))
-    complete = {path.stem: stored["labs"]["labs"].get(path.stem, first) for path in sorted(LABS.glob("[0-9][0-9]_*.ipynb"))}
+    complete = {path.stem: stored["labs"]["labs"].get(path.stem, first) for path in lab_paths()}
     dropped = "03_dpo"
     kept = {lab: row for lab, row in complete.items() if lab != dropped}
     stored["labs"]["labs"] = kept
