@@ -45,16 +45,21 @@ def test_length_grouping_puts_similar_lengths_together():
 
 
 def test_flattened_batches_keep_gpt2_sequences_apart_but_not_opt():
-    """The finding behind lab 01's batching: without FlashAttention, OPT lets packed sequences see each other."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """The finding behind lab 01's batching: without FlashAttention, OPT lets packed sequences see each other.
 
-    from labhelpers.tiny import zoo_path
+    An architecture's property, so the zoo's shapes with seeded random weights show it, with nothing to train."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from labhelpers import tiny
 
     errors = {}
     for name in ("tiny-gpt2", "tiny-opt"):
-        tokenizer = AutoTokenizer.from_pretrained(zoo_path(name))
+        recipe = tiny.RECIPES[name]
+        tokenizer = tiny.build_tokenizer(recipe.architecture)
         examples = bench_sft.tokenised_examples(tokenizer, 64, n=8)
-        model = AutoModelForCausalLM.from_pretrained(zoo_path(name))
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(tiny._model_config(recipe, tokenizer)).eval()
         pad = tokenizer.eos_token_id
         errors[name] = {s: bench_sft.max_logit_error(model, s, examples, 64, pad) for s in ("longest", "padding_free")}
     assert errors["tiny-gpt2"]["longest"] < 1e-4 and errors["tiny-gpt2"]["padding_free"] < 1e-4
@@ -77,6 +82,7 @@ def test_lab_time_is_split_at_section_one(tmp_path):
     assert bench_labs.split_times(path, wall_s=30.0) == {"kernel_s": 2.5, "setup_s": 5.0, "lab_s": 22.5}
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_a_lab_run_reports_the_kernels_peak_memory_from_the_runner(tmp_path):
     """bench_labs takes peak memory and CPU time from the runner (no process of its own): a kernel that fills
     200 MiB in the lab's section 1 reports at least that."""

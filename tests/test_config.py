@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+import labhelpers
 from labhelpers import lab_configs
 from labhelpers.config import PROFILES, config_labs, lab_config, profile_values, resolve_lab, resolve_profile
 from labhelpers.lab_configs import CONFIG_CLASSES, PROFILE_NAMES, GenerationParametersConfig, check_profiles
+from labhelpers.tiny import zoo_path
 
 
 def test_explicit_profiles_win_over_the_environment(monkeypatch):
@@ -171,6 +173,8 @@ def test_tiny_config_resolves_zoo_folder_and_is_frozen(capsys):
     cfg = lab_config("05", "tiny")
     printed = capsys.readouterr().out
     assert cfg.profile == "tiny" and cfg.device == "cpu" and cfg.dtype == "float32"
+    assert Path(cfg.model_name) == zoo_path("tiny-gpt2", build=False) and cfg.zoo_models == ("tiny-gpt2",)
+    labhelpers.prepare_lab(cfg)  # resolving builds nothing; this line of every lab builds what the config names
     assert (Path(cfg.model_name) / "config.json").exists()
     assert "05_generation_parameters" in printed and "model_name" in printed
     with pytest.raises(dataclasses.FrozenInstanceError):

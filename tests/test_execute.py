@@ -23,6 +23,7 @@ def _notebook(path, *sources):
     return path
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_the_hard_timeout_stops_the_kernel_and_what_it_started(tmp_path):
     pid_file = tmp_path / "pids"
     nb = _notebook(tmp_path / "slow.ipynb",
@@ -46,12 +47,14 @@ def test_the_hard_timeout_stops_the_kernel_and_what_it_started(tmp_path):
     assert run.output.exists(), "the partly executed notebook is still written"
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_the_cell_timeout_fails_the_cell_and_the_run_ends(tmp_path):
     nb = _notebook(tmp_path / "cell.ipynb", "import time\ntime.sleep(120)", "print('never')")
     run = execute_lab(nb, tmp_path / "out" / "cell.ipynb", timeout=2)
     assert run.status == "error" and not run.checks_total and "Timeout" in run.error
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_a_notebook_without_checks_has_not_passed(tmp_path):
     run = execute_lab(_notebook(tmp_path / "none.ipynb", "x = 1"), tmp_path / "out" / "none.ipynb")
     assert run.status == "no checks" and run.error is None
@@ -70,6 +73,7 @@ def one_lab(tmp_path, monkeypatch):
     return labs
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_labhelpers_run_prints_no_kernel_transport_warning(one_lab, tmp_path):
     done = subprocess.run([sys.executable, "-m", "labhelpers.course.cli", "run", "05", "--profile", "tiny", "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
@@ -82,6 +86,7 @@ def test_labhelpers_run_prints_no_kernel_transport_warning(one_lab, tmp_path):
 ALLOCATE_MIB = 200
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_the_runner_reports_the_kernels_peak_memory_and_cpu_time(tmp_path):
     """A kernel that fills a 200 MiB array and spins for a second: its peak RSS and CPU time come back from the
     runner itself, and the peak is the kernel's (an idle kernel's is at least 190 MiB lower)."""
@@ -100,6 +105,7 @@ def test_the_runner_reports_the_kernels_peak_memory_and_cpu_time(tmp_path):
     assert lab.peak_rss_mib >= ALLOCATE_MIB and lab.cpu_seconds >= 1.5, lab
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_a_stopped_run_reports_no_memory_figure(tmp_path):
     run = run_notebook(_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(600)"),
                        tmp_path / "out" / "slow.ipynb", hard_timeout=8)

@@ -484,6 +484,7 @@ def _runnable(result_value: float, fake_output: float | None = None, sleep: floa
     return nb
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path, capsys):
     root = tmp_path / "subs"
     honest = write(root, f"ann_{LAB}.ipynb", _runnable(12.0, fake_output=12.0))
@@ -511,6 +512,7 @@ def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path, caps
     assert len(list((out / "reruns").glob("*.ipynb"))) == 3, "the executed copies are kept for a look"
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_rerun_stops_a_notebook_at_the_timeout(tmp_path):
     slow = write(tmp_path / "subs", f"dan_{LAB}.ipynb", _runnable(12.0, fake_output=12.0, sleep=300))
     [g] = grade([slow], tmp_path / "g", rerun=True, timeout=4)

@@ -72,6 +72,7 @@ def _digest(folder: Path) -> str:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_a_submission_changes_nothing_for_the_next_one(tmp_path, monkeypatch):
     monkeypatch.setenv("LABHELPERS_INSTRUCTOR_TOKEN", "s3cret")
     monkeypatch.setenv("HF_TOKEN", "hf_s3cret")
@@ -101,6 +102,7 @@ def test_a_submission_changes_nothing_for_the_next_one(tmp_path, monkeypatch):
     print("sandbox missing protections:", missing or "none")  # shown with -s: what this machine allows
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_missing_protections_are_reported_and_grading_goes_on(tmp_path, monkeypatch, capsys):
     import labhelpers.course.grading.rerun as rerun
 

@@ -273,7 +273,7 @@ def fake_hub(monkeypatch, hf_cache):
     from huggingface_hub import constants
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
@@ -305,6 +305,7 @@ def test_an_unreachable_hub_is_said_so(hf_cache, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(hub, "RETRY_DELAYS", (0.0, 0.0, 0.0))  # a refused connection is asked again at once here
     location = hub.locate("gpt2", timeout=2)
     assert not location.found and f"the Hub (http://127.0.0.1:{port}) cannot be reached" in location.problem
 
@@ -375,7 +376,7 @@ def busy_hub(monkeypatch, hf_cache):
     def start(statuses):
         handler = type("Busy", (_BusyHub,), {"statuses": list(statuses), "requests": 0})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
         servers.append(server)
         return handler

@@ -310,6 +310,7 @@ def test_half_precision_runs_in_tiny_with_the_autocast_variable(tmp_path, monkey
     assert half_precision.half_precision_labs(["4"]) == ["04_ppo_rlhf"]
 
 
+@pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
 def test_rehearse_lab_reports_the_kernels_memory_from_the_one_runner(tmp_path):
     """A lab without Hub ids, rehearsed for real: it runs offline in the rehearsal's own HF_HOME, and its peak RSS
     and CPU time are the kernel's, as the runner measured them (the kernel filled 200 MiB)."""

@@ -16,7 +16,10 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from labhelpers import tiny
 
 
-@pytest.mark.parametrize("name", ["tiny-opt", "tiny-gpt2", "tiny-gpt2-imdb"])
+# OPT and the fine-tuned GPT-2 are built in a cold cache only for these tests (seconds each): the fast lane skips
+# them, as it skips every test that builds a model nothing else in it needs
+@pytest.mark.parametrize("name", [pytest.param("tiny-opt", marks=pytest.mark.notebook), "tiny-gpt2",
+                                  pytest.param("tiny-gpt2-imdb", marks=pytest.mark.notebook)])
 def test_causal_lms_load_and_speak(name):
     path = tiny.zoo_path(name)
     tok = AutoTokenizer.from_pretrained(path)
@@ -31,9 +34,10 @@ def test_causal_lms_load_and_speak(name):
     assert len(text.split()) >= 2
 
 
-def test_tokenizer_styles_mimic_the_real_ones():
+def test_tokenizer_styles_mimic_the_real_ones(tmp_path):
     gpt2 = AutoTokenizer.from_pretrained(tiny.zoo_path("tiny-gpt2"))
-    opt = AutoTokenizer.from_pretrained(tiny.zoo_path("tiny-opt"))
+    tiny.build_tokenizer("opt").save_pretrained(tmp_path)  # as the zoo saves it, without training OPT
+    opt = AutoTokenizer.from_pretrained(tmp_path)
     assert gpt2.pad_token is None and gpt2.eos_token == gpt2.bos_token == "<|endoftext|>"
     assert opt.pad_token == "<pad>" and opt("q z x").input_ids[0] == opt.convert_tokens_to_ids("</s>")
     assert len(gpt2("q z x", add_special_tokens=False).input_ids) == 3, "spaced letters stay one token each"
@@ -41,6 +45,7 @@ def test_tokenizer_styles_mimic_the_real_ones():
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
 
 
+@pytest.mark.notebook  # builds the classifier in a cold cache (seconds), which nothing else in the fast lane needs
 def test_sentiment_classifier_labels_and_separates_reviews():
     path = tiny.zoo_path("tiny-sentiment")
     model = AutoModelForSequenceClassification.from_pretrained(path)
@@ -51,7 +56,7 @@ def test_sentiment_classifier_labels_and_separates_reviews():
 
 
 def test_hub_ids_resolve_to_the_zoo_models_that_replace_them():
-    assert tiny.zoo_path("facebook/opt-350m") == tiny.zoo_path("tiny-opt")
+    assert tiny.zoo_path("facebook/opt-350m", build=False) == tiny.zoo_path("tiny-opt", build=False)
     for recipe in tiny.RECIPES.values():
         assert tiny.zoo_path(recipe.hub_id, build=False) == tiny.zoo_path(recipe.name, build=False), recipe.hub_id
     with pytest.raises(ValueError, match="Unknown zoo model 'tiny-llama'"):
@@ -165,6 +170,6 @@ def test_cache_key_follows_the_recipe(monkeypatch):
 
 
 def test_card_says_it_is_synthetic():
-    card = tiny.zoo_card("tiny-opt")
+    card = tiny.zoo_card("tiny-gpt2")
     assert "synthetic" in card["note"] and card["parameters"] < 1_000_000
-    assert json.loads((tiny.zoo_path("tiny-opt") / "recipe.json").read_text())["recipe"]["name"] == "tiny-opt"
+    assert json.loads((tiny.zoo_path("tiny-gpt2") / "recipe.json").read_text())["recipe"]["name"] == "tiny-gpt2"
