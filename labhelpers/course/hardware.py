@@ -1,7 +1,7 @@
 """Each lab's hardware figures (time per profile, GPU memory), in one place, each marked measured or estimated.
 
 The notebook headers and the README's hardware table are rendered from :data:`HARDWARE` here and written by
-:mod:`labhelpers.course.generated`; ``lab_config``'s full-on-a-CPU warning reads the time from here too.
+:mod:`labhelpers.course.generated`; nothing a lab runs reads them (a lab does not import the course's tools).
 
 **Measured** figures name the machine and the command. **Estimates** say how they were made. The T4 minutes
 come from :func:`t4_minutes`: training FLOPs (6·N per token for a trained model, 2·N for a frozen one's
@@ -122,12 +122,6 @@ HARDWARE: dict[str, LabHardware] = {
                                    "gradients and AdamW states, and activations of 8 × 512 tokens; not yet measured "
                                    "(benchmarks/gpu_t4.sh measures it on a GPU)")),
 }
-
-
-def full_minutes(lab: str) -> float:
-    """The pessimistic T4 estimate, for messages such as lab_config's full-on-a-CPU warning."""
-    entry = HARDWARE.get(lab)
-    return entry.full_time.high if entry else 30
 
 
 def header_table(lab: str) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 # ---------------------------------------------------------------- config
 SETTINGS = {
-    "profile": "tiny",  # "tiny": the zoo's Qwen2 stand-in and synthetic data; "full": the real model and data
+    "profile": "tiny",  # "tiny": the zoo's tiny Qwen2 and synthetic data; "full": the real model and data
     "model_name": None,  # None: the profile's model (ScalingUpConfig.PROFILES in labhelpers/lab_configs.py)
     "dataset": None,  # None: the profile's dataset; else "tiny", a Hub id or a CodeAlpaca-format file
     "n_train": None,  # conversations to train on (None: the profile's)
