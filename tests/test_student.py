@@ -1,5 +1,6 @@
-"""Student versions: solutions become TODOs that raise, solution markdown goes, outputs go; the lint catches
-broken markers; a student version runs until its first TODO and stops there with NotImplementedError."""
+"""Student versions: solution bodies become TODOs that raise (the markers stay around them), solution markdown
+goes, outputs go; the lint catches broken markers; a student version passes the lint itself, and runs until its
+first TODO and stops there with NotImplementedError."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from labhelpers.course.student import (
     BEGIN,
     END,
     SOLUTION_MARKER,
+    TODO_COMMENT,
     TODO_RAISE,
     StudentVersionError,
     exercise_cells,
+    is_solution_markdown,
     lint_lab,
     quiz_cells,
     student_version,
@@ -65,10 +68,11 @@ def test_solutions_become_todos_that_raise():
     assert len(student["cells"]) == len(nb["cells"]) - 2, "both solution markdown cells are removed"
     assert not any(SOLUTION_MARKER in s or "tagged worked answer" in s for s in sources)
     ex = sources[3]
-    assert "2 * v" not in ex and BEGIN not in ex and END not in ex
-    assert f"    {TODO_RAISE}" in ex.split("\n"), "the raise keeps the indentation of the marker"
-    assert ex.startswith('def double(v):\n    """Twice v."""\n    # TODO') and ex.endswith("answer = double(base)")
-    assert sources[5].startswith("# TODO") and "sqrt" not in sources[5] and sources[5].endswith("print(root)")
+    assert "2 * v" not in ex and ex.count(BEGIN) == ex.count(END) == 1
+    assert ex.split("\n")[2:6] == [f"    {BEGIN}", f"    {TODO_COMMENT}", f"    {TODO_RAISE}", f"    {END}"], \
+        "the markers stay around the TODO, all indented like the BEGIN marker"
+    assert ex.startswith('def double(v):\n    """Twice v."""\n') and ex.endswith("answer = double(base)")
+    assert sources[5] == f"{BEGIN}\n{TODO_COMMENT}\n{TODO_RAISE}\n{END}\nprint(root)"
     compile(ex, "exercise", "exec")
     code = [c for c in student["cells"] if c["cell_type"] == "code"]
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
@@ -175,10 +179,12 @@ def test_quiz_answers_become_none_and_the_notebook_runs_on(tmp_path):
         "quiz.check(\"02_tie_loss\", ANSWER_TIE_LOSS)"))
     student = student_version(nb, "99_mini")
     source = "".join(student["cells"][1]["source"])
-    assert source.split("\n")[1].startswith("ANSWER_TIE_LOSS = None  # TODO") and "0.693" not in source
+    assert source.split("\n")[1:4] == [BEGIN, "ANSWER_TIE_LOSS = None  # TODO: your answer (the question above says "
+                                        "which kind)", END] and "0.693" not in source
     assert TODO_RAISE not in source and exercise_cells(nb) == [4, 7] and quiz_cells(nb) == [1]
     mixed = "".join(student_version(_with_cell(f"{BEGIN}\nANSWER_X = 1\ny = 2\n{END}"))["cells"][-1]["source"])
     assert TODO_RAISE in mixed and "ANSWER_X" not in mixed, "other code in the block: an ordinary exercise"
+    assert lint_lab(student, "99_mini") == [] and student_version(student, "99_mini") == student
     src, out = tmp_path / "quiz.ipynb", tmp_path / "quiz_out.ipynb"
     student["cells"] = student["cells"][:2]
     src.write_text(json.dumps(student))
@@ -190,6 +196,29 @@ def test_quiz_answers_become_none_and_the_notebook_runs_on(tmp_path):
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_lab_passes_the_lint(stem):
     assert lint_lab(json.loads((LABS / f"{stem}.ipynb").read_text()), stem) == []
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_a_student_version_is_a_lab_with_the_same_exercises_and_cell_ids(stem):
+    """It passes the lint, its exercise and quiz cells are the solution's (same ids), the markers surround each
+    TODO, and making it again changes nothing: the grader reads a submission's bodies between the markers."""
+    solution = json.loads((LABS / f"{stem}.ipynb").read_text())
+    student = student_version(solution, stem)
+    assert lint_lab(student, stem) == []
+    assert student_version(student, stem) == student
+    kept = {c["id"] for c in solution["cells"] if not is_solution_markdown(c)}
+    assert [c["id"] for c in student["cells"]] == [c["id"] for c in solution["cells"] if c["id"] in kept]
+    ids = [c["id"] for c in solution["cells"]], [c["id"] for c in student["cells"]]
+    assert [ids[0][i] for i in exercise_cells(solution)] == [ids[1][i] for i in exercise_cells(student)]
+    assert [ids[0][i] for i in quiz_cells(solution)] == [ids[1][i] for i in quiz_cells(student)]
+    for cell in student["cells"]:
+        lines = [line.strip() for line in "".join(cell["source"]).split("\n")]
+        for n, line in enumerate(lines):
+            if line == BEGIN:
+                body = lines[n + 1:lines.index(END, n)]
+                assert body == [TODO_COMMENT, TODO_RAISE] or all(
+                    ANSWER_LINE.match(b) and b.endswith("= None  # TODO: your answer (the question above says "
+                                                        "which kind)") for b in body), (cell["id"], body)
 
 
 def _code_cells(nb: dict) -> dict[str, dict]:
@@ -253,7 +282,7 @@ def test_lab_student_version_stops_at_its_first_todo(stem, executed_lab):
     exercise = "".join(student_cells[exercise_id]["source"])
     compile(exercise, exercise_id, "exec")
     assert TODO_RAISE in [line.strip() for line in exercise.splitlines()]
-    kept = [line for line in exercise.splitlines() if line.strip() != TODO_RAISE and "# TODO" not in line]
+    kept = [line for line in exercise.splitlines() if line.strip() not in (TODO_RAISE, TODO_COMMENT, BEGIN, END)]
     assert kept == _without_block("".join(solution["cells"][first]["source"])), \
         "the student cell keeps every line around the solution"
     assert _reaches_its_raise(exercise, ["".join(student_cells[i]["source"]) for i in later])

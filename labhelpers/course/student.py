@@ -1,22 +1,30 @@
-"""Student versions of the labs: ``labhelpers student [LAB ...] [--out DIR]``.
+"""Student versions of the labs: ``labhelpers student [LAB ...] [--out DIR]``; the course's own are ``student/``.
 
-The lab notebooks hold their solutions. A student version is made from a lab by three rules:
+The lab notebooks hold their solutions. A student version is made from a lab by these rules:
 
-* In a code cell, every block of lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` (each marker alone
+* In a code cell, the body of every block from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` (each marker alone
   on its line) is replaced by a ``# TODO`` comment and ``raise NotImplementedError(...)``, indented like the
-  ``BEGIN`` marker, so the cell fails loudly until the learner writes the code.
+  ``BEGIN`` marker, so the cell fails loudly until the learner writes the code. **The markers stay**, around the
+  TODO: the learner writes between them, and the grader takes exactly the learner's bodies out of a submission
+  (and transplants them into the course's own notebook when it reruns one).
 * A solution block that only sets quiz answers (every line ``ANSWER_<NAME> = ...``, see :mod:`labhelpers.quiz`)
-  becomes ``ANSWER_<NAME> = None`` with a ``# TODO``, and nothing raises: the quiz check after it records an
-  unanswered (failed) question and the notebook runs on.
+  keeps its markers too, and its body becomes ``ANSWER_<NAME> = None  # TODO ...``; nothing raises: the quiz
+  check after it records an unanswered (failed) question and the notebook runs on.
 * A markdown cell marked as solution is removed: it contains the line ``<!-- SOLUTION -->``, or its metadata
   tags include ``"solution"`` (worked answers, discussion of the exercise's result).
-* All outputs and execution counts are stripped, and the notebook metadata gets
+* Every other cell is kept as it is, with its ``id`` (the grader matches a submission's cells to the lab's by id
+  first). All outputs and execution counts are stripped, and the notebook metadata gets
   ``{"labhelpers": {"lab": <stem>, "version": "student"}}`` so that the grader knows the lab of a submission
   whatever its file is called.
 
-:func:`lint_lab` lists what would make this go wrong (unbalanced or nested markers, markers in markdown, an
-empty solution, a solution marker on a code cell, a lab without an exercise); :func:`student_version` refuses
+A student version is itself a valid lab for these rules (it passes :func:`lint_lab`, :func:`exercise_cells` and
+:func:`quiz_cells` find the same cells in it), and making the student version of a student version changes
+nothing. :func:`lint_lab` lists what would make this go wrong (unbalanced or nested markers, markers in markdown,
+an empty solution, a solution marker on a code cell, a lab without an exercise); :func:`student_version` refuses
 a notebook that has any of these.
+
+The student versions the README and the Colab links point to are committed in ``student/``, written by
+``python -m labhelpers.course.generated`` (with :func:`student_text`) and kept in sync by a test.
 """
 
 from __future__ import annotations
@@ -67,11 +75,14 @@ def _parseable(source: str) -> str | None:
 
 
 def _replace_solutions(lines: list[str], where: str) -> tuple[list[str], int, list[str]]:
-    """(lines with each solution block replaced by a TODO, number of blocks, problems found)."""
+    """(lines with each solution block's body replaced by a TODO, number of blocks, problems found).
+
+    The marker lines themselves are kept: only what stands between them changes.
+    """
     out: list[str] = []
     problems: list[str] = []
     blocks = 0
-    open_at = None  # (line number, indentation) of an unclosed BEGIN
+    open_at = None  # (line number, index in out of the first body line) of an unclosed BEGIN
     answers: list | None = None  # (indent, name) of each quiz answer of the open block; None once other code shows
     body = 0
     for n, line in enumerate(lines, 1):
@@ -87,7 +98,8 @@ def _replace_solutions(lines: list[str], where: str) -> tuple[list[str], int, li
                                 f"(nested or missing {END}).")
                 continue
             indent = line[: len(line) - len(line.lstrip())]
-            open_at, body, answers = (n, indent), 0, []
+            out.append(line)
+            open_at, body, answers = (n, len(out)), 0, []
             out += [indent + TODO_COMMENT, indent + TODO_RAISE]
         elif text == END:
             if open_at is None:
@@ -96,7 +108,8 @@ def _replace_solutions(lines: list[str], where: str) -> tuple[list[str], int, li
             if body == 0:
                 problems.append(f"{where}, line {open_at[0]}: the solution between the markers is empty.")
             elif answers is not None:  # only quiz answers: blank each one instead of raising
-                out[-2:] = [f"{indent}{name} = None  {TODO_ANSWER}" for indent, name in answers]
+                out[open_at[1]:] = [f"{indent}{name} = None  {TODO_ANSWER}" for indent, name in answers]
+            out.append(line)
             blocks += 1
             open_at = None
         elif open_at is not None:
@@ -142,7 +155,8 @@ def lint_lab(nb: dict, name: str = "notebook") -> list[str]:
 
 
 def student_version(nb: dict, lab: str | None = None) -> dict:
-    """A new notebook: solutions replaced by TODOs, solution markdown removed, outputs stripped."""
+    """A new notebook: solution bodies replaced by TODOs (markers kept), solution markdown removed, outputs
+    stripped, every kept cell with its id."""
     problems = lint_lab(nb, lab or "notebook")
     if problems:
         raise StudentVersionError("Cannot make a student version:\n  " + "\n  ".join(problems))
@@ -191,6 +205,14 @@ def quiz_cells(nb: dict) -> list[int]:
             and i not in exercise_cells(nb)]
 
 
+def student_text(nb: dict, lab: str | None = None) -> str:
+    """The student version of ``nb`` as the text of an ``.ipynb`` file, written as ``nbformat.write`` writes."""
+    import nbformat
+
+    text = nbformat.writes(nbformat.from_dict(student_version(nb, lab)))
+    return text if text.endswith("\n") else text + "\n"
+
+
 def write_student_versions(notebooks: list[Path], out_dir: Path) -> list[Path]:
     """Write the student version of each lab notebook into ``out_dir`` under the lab's file name.
 
@@ -207,7 +229,6 @@ def write_student_versions(notebooks: list[Path], out_dir: Path) -> list[Path]:
         if target.resolve() == Path(path).resolve():
             raise StudentVersionError(f"--out must not be the labs folder itself ({out_dir}): it would "
                                       "overwrite the solutions.")
-        target.write_text(json.dumps(student_version(nb, Path(path).stem), indent=1, ensure_ascii=False) + "\n",
-                          encoding="utf-8")
+        target.write_text(student_text(nb, Path(path).stem), encoding="utf-8")
         written.append(target)
     return written
