@@ -48,10 +48,13 @@ REFERENCE_ONLY = ("explains_masking", 3)
 
 
 def enter_crafted_points(monkeypatch) -> None:
-    """Enter the crafted checks' points in labhelpers/course/points.py's table, for labs 01 and 02."""
-    crafted = {name: pts for name, pts, _ in CHECKS} | dict([REFERENCE_ONLY])
+    """Declare the crafted checks in labhelpers/course/points.py's table, for labs 01 and 02.
+
+    Each passes at value >= its threshold, as the crafted records (value 0.5, threshold 0.25) are made.
+    """
+    crafted = {name: points.ge(pts) for name, pts in [*((n, p) for n, p, _ in CHECKS), REFERENCE_ONLY]}
     for lab in (LAB, OTHER):
-        monkeypatch.setitem(points.LAB_POINTS, lab, {**points.LAB_POINTS[lab], **crafted})
+        monkeypatch.setitem(points.LAB_CHECKS, lab, {**points.LAB_CHECKS[lab], **crafted})
 
 
 @pytest.fixture(autouse=True)
@@ -220,8 +223,7 @@ def submissions(tmp_path, make_records) -> Path:
     write(root, "damaged.ipynb", json.dumps({"metadata": [], "cells": [
         {"cell_type": "code", "source": [1, 2], "outputs": [], "execution_count": "one"}]}))
     flipped = make_records(failing=("bleu_rises",))
-    flipped[2]["passed"] = True  # value 0.5 stays on the failing side of threshold 0.25 ...
-    flipped[2]["direction"] = "<="  # ... for a check that passes below it
+    flipped[2].update(passed=True, value=0.1)  # edited: the course passes bleu_rises at value >= threshold (0.25)
     write(root, f"quinn_{LAB}.ipynb", craft(flipped))
     edited = stamp(craft(good))
     edited.cells[1].source = "import labhelpers  # and something else than what ran"
@@ -304,7 +306,7 @@ def test_report_explains_each_problem_in_words(submissions, tmp_path):
     assert "cut off" in section("truncated") and "empty" in section("empty", "unknown")
     assert "not a Jupyter notebook" in section("list", "unknown")
     assert "structure is damaged" in section("damaged", "unknown")
-    assert "bleu_rises says passed with value 0.5 <= 0.25 being False" in section("quinn")
+    assert "bleu_rises says passed with value 0.1, which the course's comparison fails" in section("quinn")
     assert "cell 2 (`import labhelpers  # and something else than what ran`)" in section("sam")
     assert "`mask_by_hand` uses labhelpers.collators.CompletionOnlyCollator" in section("tess")
     assert "Not verifiable without a rerun" in section("alice") and "Not verifiable" not in section("uma")
@@ -384,7 +386,7 @@ def test_points_come_from_the_table_and_never_from_the_record(tmp_path, make_rec
     [g] = grade([write(tmp_path / "s", f"amy_{LAB}.ipynb", craft(recs + [unlisted]))], tmp_path / "g")
     assert [(c.name, c.points) for c in g.checks] == [
         ("loss_falls", 2), ("bleu_rises", 1), ("format_ok", 1), ("not_in_the_table", points.UNLISTED_POINTS)]
-    assert (g.status, g.points_earned, g.points_possible) == ("complete", 5, 5)
+    assert (g.status, g.points_earned, g.points_possible) == ("complete", 4, 4), "an unlisted check earns nothing"
 
 
 def test_the_command_and_the_library_write_the_same_files(submissions, tmp_path):

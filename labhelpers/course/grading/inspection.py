@@ -17,6 +17,7 @@ from pathlib import Path
 
 from labhelpers.course.grading.discover import Submission, identify, load
 from labhelpers.course.grading.exercises import EXERCISES
+from labhelpers.course.points import FLAG, QUIZ, declared
 from labhelpers.course.student import BEGIN, END
 from labhelpers.records import DIRECTIONS, HISTORY_DIGEST_CHARS, MIME, compare, records_by_cell, source_digest
 
@@ -199,38 +200,94 @@ def _real(x) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
-def recomputed_pass(record: dict) -> bool | None:
-    """A check's outcome recomputed from its value, threshold and direction; None when it cannot be."""
-    value, threshold, direction = record.get("value"), record.get("threshold"), record.get("direction")
+def _too_close(v: float, edge: float) -> bool:
+    """Whether ``v`` lies within the records' rounding (6 significant figures) of ``edge``: too close to tell."""
+    return math.isclose(v, edge, rel_tol=1e-5)
+
+
+def compare_declared(value, direction: str, threshold, slack: float = 0.0) -> bool | None:
+    """``value direction threshold`` with ``slack`` of tolerance; None when it cannot be told from the numbers."""
     if direction == "==" and isinstance(value, (str, bool)) and type(value) is type(threshold):
         return value == threshold
     v, t = _real(value), _real(threshold)
     if v is None or t is None or direction not in DIRECTIONS:
         return None
-    if v != t and math.isclose(v, t, rel_tol=1e-5):  # rounded to 6 figures: too close to tell
-        return None
-    return compare(v, direction, t)
+    if direction == "==":
+        gap = abs(v - t)
+        if gap == 0 or (slack and gap < slack and not _too_close(gap, slack)):
+            return True
+        return None if _too_close(v, t) or (slack and _too_close(gap, slack)) else False
+    edge = t + slack if direction in ("<", "<=") else t - slack
+    if v == edge:
+        return None if direction in ("<", ">") else True
+    return None if _too_close(v, edge) else compare(v, direction, edge)
+
+
+def recomputed_pass(record: dict) -> bool | None:
+    """A check's outcome recomputed from its value, threshold and its own recorded direction; None when it cannot be."""
+    return compare_declared(record.get("value"), record.get("direction"), record.get("threshold"))
+
+
+def _quiz_pass(record: dict) -> bool | None:
+    """A quiz check decided by the quiz module from the recorded answer (None: the record cannot be decided)."""
+    from labhelpers import quiz
+
+    name = str(record.get("name", "")).removeprefix("quiz_")
+    value = record.get("value")
+    if value is None:
+        return False
+    try:
+        return bool(quiz.is_right(name, value))
+    except ValueError:  # a question about the run: its measured answer is the record's threshold
+        try:
+            return bool(quiz.is_right(name, value, correct=record.get("threshold")))
+        except ValueError:
+            return False
+
+
+def declared_pass(lab: str, record: dict) -> tuple[bool | None, str | None]:
+    """(the outcome the course's declaration gives this record, how the record departs from the declaration).
+
+    The outcome is None when the numbers cannot tell (a pass/fail check, a value too close to its threshold);
+    the departure is None when the record's threshold is the declared one.
+    """
+    check = declared(lab, str(record.get("name")))
+    if check is None:  # not declared: the record's own direction, as recorded
+        return recomputed_pass(record), None
+    if check.direction == FLAG:
+        return None, None
+    if check.direction == QUIZ:
+        return _quiz_pass(record), None
+    threshold, departs = record.get("threshold"), None
+    fixed = check.fixed_threshold
+    if fixed is not None:
+        recorded = _real(threshold)
+        if recorded is None or not math.isclose(recorded, fixed, rel_tol=1e-5, abs_tol=1e-12):
+            departs = f"threshold {threshold!r} where the course uses {fixed:g}"
+        threshold = fixed
+    return compare_declared(record.get("value"), check.direction, threshold, check.slack), departs
 
 
 def _check_consistency(insp: Inspection) -> None:
+    """Checks whose record claims a pass that the course's declaration refuses, or carries another threshold."""
     wrong = []
     for r in insp.records:
         if r.get("kind") != "check":
             continue
-        if "direction" not in r:
+        if "direction" not in r and declared(insp.lab, str(r.get("name"))) is None:
             insp.unverifiable.append(f"{r.get('name')}: no direction (a record made before schema 2)")
             continue
-        again = recomputed_pass(r)
-        if again is not None and again != bool(r.get("passed")):
-            wrong.append(r)
+        outcome, departs = declared_pass(insp.lab, r)
+        if departs or (outcome is False and r.get("passed")):
+            wrong.append(f"{r.get('name')} says {'passed' if r.get('passed') else 'failed'} with value "
+                         f"{r.get('value')!r}" + (f" and {departs}" if departs else
+                                                  ", which the course's comparison fails"))
             insp.untrusted_checks.add(str(r.get("name")))
     if wrong:
-        shown = "; ".join(f"{r.get('name')} says {'passed' if r.get('passed') else 'failed'} with value "
-                          f"{r.get('value')} {r.get('direction')} {r.get('threshold')} being "
-                          f"{recomputed_pass(r)}" for r in wrong[:4])
         insp.problems.append(Problem("check_inconsistent", (
-            f"{len(wrong)} check record(s) contradict their own numbers ({shown}). The file was edited after it "
-            "ran; these checks are scored from their values. Run the notebook again and submit it unedited.")))
+            f"{len(wrong)} check record(s) do not match how the course decides them ({'; '.join(wrong[:4])}). "
+            "These checks are scored from their values by the course's comparison. Run the notebook as given, "
+            "without changing how checks are recorded, and submit it unedited.")))
 
 
 def _check_code_digests(insp: Inspection, cells: list[dict], located: list[tuple[int, dict]]) -> None:

@@ -1,12 +1,13 @@
 """Scoring: a lab's expected checks and points, the expected environment, and one grade per notebook.
 
 * **Points** of a check come from :mod:`labhelpers.course.points` alone: the table's value, or
-  :data:`~labhelpers.course.points.UNLISTED_POINTS` for a check it does not list. A ``points`` field in a
-  record (records made before the table was the only source carry one) is ignored: a learner can edit it.
+  :data:`~labhelpers.course.points.UNLISTED_POINTS` (nothing) for a check it does not list. A ``points``
+  field in a record (records made before the table was the only source carry one) is ignored.
   A lab's possible points are its checks in ``--reference`` notebooks when given, else the union of the
   checks that the batch's notebooks of that lab recorded (a check a notebook never reached still counts).
-  Earned = points of the passed checks; a check whose record contradicts its numbers is scored from the
-  numbers; a check decided by the library's reference (``reference_used``) earns nothing; a ``required``
+  Earned = points of the passed checks; a check passes when its record says so and the course's declared
+  comparison (:func:`.inspection.declared_pass`) does not refuse its value; a check decided by the
+  library's reference (``reference_used``) earns nothing; a ``required``
   check that failed or never ran sets the notebook's points to 0, and so do the statuses that earn nothing.
 * **Environment**: ``--profile``/``--expect-versions`` when the instructor gives them; else the profile and
   major.minor versions of ``--reference``; else the ones most of the batch's notebooks recorded. An
@@ -26,12 +27,12 @@ from labhelpers.course.grading.inspection import (
     Inspection,
     Problem,
     decided_by_reference,
+    declared_pass,
     inspect_notebook,
-    recomputed_pass,
 )
 from labhelpers.course.grading.rerun import RerunOutcome
 from labhelpers.course.grading.statuses import ZERO_POINT_STATUSES, most_severe
-from labhelpers.course.points import check_points, is_demonstration
+from labhelpers.course.points import check_points, declared, is_demonstration
 from labhelpers.records import versions
 
 # The packages whose major.minor version must match (labhelpers itself may differ).
@@ -70,7 +71,8 @@ class CheckRow:
     direction: str | None = None
     demonstration: bool = False
     by_reference: bool = False  # decided by the library's reference: earns nothing
-    edited: bool = False  # the record contradicts its numbers: ``passed`` is recomputed from them
+    edited: bool = False  # the record departs from the course's declaration: scored by the declared comparison
+    declared: bool = True  # False: a check the course does not list (it earns nothing)
 
     @property
     def earns(self) -> bool:
@@ -277,13 +279,14 @@ def _check_row(insp: Inspection, name: str, spec: dict, record: dict | None) -> 
     edited = name in insp.untrusted_checks
     if record is None:
         passed = None
-    else:
-        passed = recomputed_pass(record) if edited else bool(record.get("passed"))
+    else:  # a recorded failure stands; a recorded pass stands unless the course's comparison refuses it
+        passed = bool(record.get("passed")) and declared_pass(insp.lab, record)[0] is not False
     rec = record or {}
+    listed = declared(insp.lab, name) is not None
     return CheckRow(name=name, points=spec["points"], required=spec["required"], passed=passed,
                     message=rec.get("message", ""), value=rec.get("value"), threshold=rec.get("threshold"),
-                    direction=rec.get("direction"), demonstration=is_demonstration(spec["points"]),
-                    by_reference=decided_by_reference(insp, name), edited=edited)
+                    direction=rec.get("direction"), demonstration=listed and is_demonstration(spec["points"]),
+                    by_reference=decided_by_reference(insp, name), edited=edited, declared=listed)
 
 
 # Problems whose own message already says why a notebook's checks are missing.
