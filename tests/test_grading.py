@@ -173,7 +173,11 @@ EXPECTED = {
     f"leo_{LAB}.ipynb": ("leo", LAB, "environment_mismatch", 4, 4, 3, 3),  # torch 1.13
     f"mia_{LAB}.ipynb": ("mia", LAB, "duplicate", 4, 4, 3, 3),
     f"mia/{LAB}.ipynb": ("mia", LAB, "duplicate", 4, 4, 3, 3),
-    "nick/final_version.ipynb": ("zoe", LAB, "complete", 4, 4, 3, 3),  # id and lab from metadata
+    # lab from metadata; a generic name, so the folder is the id, never the metadata's claim ("zoe")
+    "nick/final_version.ipynb": ("nick", LAB, "complete", 4, 4, 3, 3),
+    # Canvas downloads of one student: the newest upload is graded, the older one earns nothing
+    f"wendy_40001_900001_{LAB}.ipynb": ("wendy", LAB, "superseded", 0, 4, 3, 3),
+    f"wendy_late_40001_900002_{LAB}-1.ipynb": ("wendy", LAB, "complete", 4, 4, 3, 3),
     f"{LAB}/oscar.ipynb": ("oscar", LAB, "complete", 4, 4, 3, 3),  # lab from the folder name
     f"truncated_{LAB}.ipynb": ("truncated", LAB, "invalid_file", 0, 4, 0, 3),
     "empty.ipynb": ("empty", "", "invalid_file", 0, 0, 0, 0),
@@ -214,6 +218,8 @@ def submissions(tmp_path, make_records) -> Path:
     write(root, f"mia/{LAB}.ipynb", craft(good))
     write(root, "nick/final_version.ipynb", craft(good, metadata={"submission_id": "zoe", "lab": "01"}))
     write(root, f"{LAB}/oscar.ipynb", craft(good))
+    write(root, f"wendy_40001_900001_{LAB}.ipynb", craft(good))
+    write(root, f"wendy_late_40001_900002_{LAB}-1.ipynb", craft(good))
     text = nbformat.writes(craft(good))
     write(root, f"truncated_{LAB}.ipynb", text[: len(text) // 2])
     write(root, "empty.ipynb", b"")
@@ -303,6 +309,9 @@ def test_report_explains_each_problem_in_words(submissions, tmp_path):
     assert f"holds records of lab {OTHER}" in section("judy")
     assert "profile 'full'" in section("kim") and "torch 1.13.1" in section("leo")
     assert f"2 submissions of 'mia' for lab {LAB}: this file and mia_{LAB}.ipynb" in report
+    assert (f"the newer upload wendy_late_40001_900002_{LAB}-1.ipynb is graded instead" in report
+            and "is the newest of 2 Canvas uploads of `wendy`" in report)
+    assert "metadata claims submission id `zoe`, but it is submission `nick`" in section("nick")
     assert "cut off" in section("truncated") and "empty" in section("empty", "unknown")
     assert "not a Jupyter notebook" in section("list", "unknown")
     assert "structure is damaged" in section("damaged", "unknown")
@@ -320,7 +329,7 @@ def test_expectations_come_from_the_batch_when_none_are_given(submissions, tmp_p
     assert by_id["leo"].status == "environment_mismatch", "torch 1.13 is not what most of the batch used"
     assert main(["grade", str(submissions), "--out", str(tmp_path / "h")]) == 0
     printed = capsys.readouterr().out
-    assert "Profiles in this batch: 1 full, 18 tiny (mixed)" in printed and "versions most of the batch" in printed
+    assert "Profiles in this batch: 1 full, 20 tiny (mixed)" in printed and "versions most of the batch" in printed
 
 
 def test_reference_sets_the_expected_environment(submissions, tmp_path, make_records):

@@ -3,7 +3,7 @@
     labhelpers run [LAB ...] [--profile P] [--out DIR] [-p NAME VALUE ...] [--labs-dir DIR] [--kernel K] [--cwd DIR]
     labhelpers doctor
     labhelpers grade PATH ... [--out DIR] [--rerun] [--timeout S] [--profile P] [--expect-versions V]
-                             [--reference PATH] [--export gradescope,canvas]
+                             [--reference PATH] [--export gradescope,canvas] [--roster CSV]
     labhelpers student [LAB ...] [--out DIR]
     labhelpers rehearse [LAB ...] [--out DIR] [-p NAME VALUE ...]
 """
@@ -183,7 +183,8 @@ def _cmd_grade(args) -> int:
     try:
         options = flow.command_options(args.profile, args.expect_versions, args.reference)
         book = flow.run(args.paths, args.out, options=options, rerun=args.rerun, timeout=args.timeout,
-                        exports=args.export or [], progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                        exports=args.export or [], progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                        roster=Path(args.roster) if args.roster else None)
     except (ValueError, OSError) as err:  # bad options, no notebooks, a missing path, an --out that cannot be written
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -257,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("--export", action="append", metavar="FORMAT",
                      help="also write gradescope (a results.json per submission) and/or canvas (canvas.csv); "
                           "repeatable or comma-separated")
+    grd.add_argument("--roster", metavar="CSV", default=None,
+                     help="a CSV with columns file and submission_id mapping files or folders (paths relative to the "
+                          "graded folder, or bare names) to submission ids; it wins over file and folder names")
     grd.set_defaults(func=_cmd_grade)
 
     stu = sub.add_parser("student", help="write the student version of the labs (solutions -> TODO)")

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from labhelpers.course.grading.discover import find_notebooks
+from labhelpers.course.grading.discover import Roster, find_notebooks
 from labhelpers.course.grading.inspection import Inspection, Problem, inspect_notebook
 from labhelpers.course.grading.report import (
     output_names,
@@ -132,16 +132,22 @@ def _grade(submitted: Inspection, rerun: _Rerun | None, expected: dict[str, dict
 
 
 def grade_paths(paths, *, options: GradeOptions | None = None, rerun: bool = False, timeout: float = 600,
-                out_dir: Path | None = None, progress=None, sandbox: Sandbox | None = None) -> Gradebook:
+                out_dir: Path | None = None, progress=None, sandbox: Sandbox | None = None,
+                roster: dict | Path | None = None) -> Gradebook:
     """Grade every notebook under ``paths`` (inputs are only read); with ``rerun``, grade re-executed copies.
 
+    ``roster``: a ``--roster`` CSV path or a ``{file or folder: id}`` dict; its ids win over the names
+    (:class:`.discover.Roster`; a roster that cannot be used raises :class:`.discover.RosterError`).
     Raises :class:`NoNotebooks` when ``paths`` hold none (``out_dir``, the grader's own output, is skipped).
     """
     options = options or GradeOptions()
+    roster = Roster.of(roster)
     files = find_notebooks(paths, exclude=out_dir)
     if not files:
         raise NoNotebooks(f"no .ipynb files found under {', '.join(map(str, paths))}.")
     submitted = [inspect_notebook(f) for f in files]
+    for insp in submitted if roster else ():
+        insp.submission = roster.identify(insp.submission, paths)
     reruns: list[_Rerun | None] = [None] * len(submitted)
     report = None
     if rerun:
@@ -171,19 +177,21 @@ def write_all(book: Gradebook, out: Path, *, paths, options: GradeOptions, rerun
 
 
 def run(paths, out_dir: str | Path = "grades", *, options: GradeOptions | None = None, rerun: bool = False,
-        timeout: float = 600, progress=None, exports=(), sandbox: Sandbox | None = None) -> Gradebook:
+        timeout: float = 600, progress=None, exports=(), sandbox: Sandbox | None = None,
+        roster: dict | Path | None = None) -> Gradebook:
     """Grade, then write the output files into ``out_dir`` (see :func:`write_all`)."""
     options = options or GradeOptions()
     exports = parse_exports(list(exports))
     out = Path(out_dir)
     book = grade_paths(paths, options=options, rerun=rerun, timeout=timeout, out_dir=out, progress=progress,
-                       sandbox=sandbox)
+                       sandbox=sandbox, roster=roster)
     out.mkdir(parents=True, exist_ok=True)  # after grading: a path without notebooks leaves no empty folder
     return replace(book, written=write_all(book, out, paths=paths, options=options, rerun=rerun, exports=exports))
 
 
 def grade(paths, out_dir: str | Path = "grades", *, options: GradeOptions | None = None, rerun: bool = False,
-          timeout: float = 600, progress=None, exports=(), sandbox: Sandbox | None = None) -> list[Grade]:
+          timeout: float = 600, progress=None, exports=(), sandbox: Sandbox | None = None,
+          roster: dict | Path | None = None) -> list[Grade]:
     """:func:`run`, returning the grades only."""
     return run(paths, out_dir, options=options, rerun=rerun, timeout=timeout, progress=progress, exports=exports,
-               sandbox=sandbox).grades
+               sandbox=sandbox, roster=roster).grades

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labhelpers.course.grading.discover import canvas_name
 from labhelpers.course.grading.inspection import (
     Inspection,
     Problem,
@@ -341,13 +342,42 @@ def score(insp: Inspection, expected: dict[str, dict], options: GradeOptions, ex
     return grade
 
 
+def _settle(g: Grade) -> None:
+    """``g``'s status again from all its problems (the precedence of statuses), and no points if it earns none."""
+    g.status = most_severe(p.code for p in g.problems)
+    if not g.keeps_points:
+        g.points_earned = 0.0
+
+
+def _supersede_older_uploads(group: list[Grade], sid: str, lab: str) -> list[Grade]:
+    """Of one id's Canvas downloads for one lab, grade the newest upload only (highest attachment id): the older
+    ones become ``superseded``, naming it, and the newest says what it replaced. The files still graded."""
+    uploads = sorted(((c.attachment, g) for g in group if (c := canvas_name(Path(g.file).name))),
+                     key=lambda pair: pair[0])
+    if len(uploads) < 2:
+        return group
+    newest = uploads[-1][1]
+    older = [g for _, g in uploads[:-1]]
+    for g in older:
+        g.problems.insert(0, Problem("superseded", (
+            f"{Path(g.file).name} is an older Canvas upload of {sid!r} for lab {lab}: the newer upload "
+            f"{Path(newest.file).name} is graded instead.")))
+        _settle(g)
+    newest.renamed.append(f"`{Path(newest.file).name}` is the newest of {len(uploads)} Canvas uploads of `{sid}` "
+                          f"for lab {lab}, so it is the one graded (older, superseded: "
+                          f"{', '.join(Path(g.file).name for g in older)})")
+    return [g for g in group if all(g is not o for o in older)]
+
+
 def mark_duplicates(grades: list[Grade]) -> None:
-    """Give every submission of the same id for the same lab (two files or more) the status duplicate."""
+    """Settle several files of the same id for the same lab: of Canvas downloads only the newest upload is graded
+    (the older ones are ``superseded``); two or more files left get the status ``duplicate``, every one of them."""
     groups: dict[tuple[str, str], list[Grade]] = {}
     for g in grades:
         if g.status != "invalid_file" and g.lab:
             groups.setdefault((g.submission_id, g.lab), []).append(g)
     for (sid, lab), group in groups.items():
+        group = _supersede_older_uploads(group, sid, lab) if len(group) > 1 else group
         if len(group) < 2:
             continue
         full = [str(Path(g.file).resolve()) for g in group]
@@ -358,4 +388,4 @@ def mark_duplicates(grades: list[Grade]) -> None:
             g.problems.insert(0, Problem("duplicate", (
                 f"There are {len(group)} submissions of {sid!r} for lab {lab}: this file and "
                 f"{', '.join(others)}. Keep exactly one file per lab (the instructor grades it by hand now).")))
-            g.status = "duplicate"
+            _settle(g)

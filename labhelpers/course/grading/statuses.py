@@ -30,6 +30,9 @@ _ALL = (
            needs_human=True),
     Status("duplicate", "another file is a submission of the same id for the same lab (every such row gets it)",
            "More than one file was submitted for this lab under the same name.", needs_human=True),
+    Status("superseded", "an older Canvas upload of the same id for the same lab: the newest upload (highest "
+           "attachment id) is graded instead, and the report names it", "A newer upload of yours for this lab is "
+           "graded instead of this file.", earns_points=False),
     Status("timeout", "the rerun (--rerun) did not finish within --timeout",
            "The rerun of this notebook did not finish in time.", needs_human=True),
     Status("not_executed", "no cell was run: the notebook has no outputs",
