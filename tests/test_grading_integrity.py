@@ -314,7 +314,11 @@ def _edited_copies(text: str) -> dict[str, str]:
 
 
 @pytest.mark.notebook(labs=["01"])
-def test_lab01_folder_gets_one_row_each_with_the_right_status(executed_lab, tmp_path):
+def test_lab01_folder_gets_one_row_each_with_the_right_status(executed_lab, tmp_path, monkeypatch):
+    # Every copy here is made from the executed solution notebook, which the grader would call
+    # instructor_solution before anything else (tests/test_grading_course.py): without the course's notebooks
+    # it grades them on their records alone.
+    monkeypatch.setenv("LABS_DIR", str(tmp_path / "no_course_notebooks"))
     run = executed_lab("01")
     assert run.status == "passed", run.error
     text = Path(run.output).read_text(encoding="utf-8")

@@ -17,6 +17,9 @@ from pathlib import Path
 
 from labhelpers.course.grading.discover import Submission, identify, load
 from labhelpers.course.grading.exercises import EXERCISES
+from labhelpers.course.grading.tamper import tampering
+from labhelpers.course.grading.transplant import compare as compare_with_course
+from labhelpers.course.grading.transplant import course
 from labhelpers.course.points import FLAG, QUIZ, declared
 from labhelpers.course.student import BEGIN, END
 from labhelpers.records import DIRECTIONS, HISTORY_DIGEST_CHARS, MIME, compare, records_by_cell, source_digest
@@ -42,6 +45,7 @@ class Inspection:
     untrusted_checks: set[str] = field(default_factory=set)  # recorded pass disagrees with the value
     reference_checks: list[str] = field(default_factory=list)  # check patterns decided by the reference
     unverifiable: list[str] = field(default_factory=list)  # records without direction or code digests
+    cell_changes: list[str] = field(default_factory=list)  # cells added to or missing from the student version
 
     @property
     def path(self) -> Path:
@@ -120,6 +124,8 @@ def _inspect_cells(insp: Inspection, cells: list[dict]) -> None:
     _check_consistency(insp)
     _check_code_digests(insp, cells, mine)
     _check_reference_use(insp, cells)
+    _check_tampering(insp, cells)
+    _check_against_course(insp, cells)
 
 
 def _located_records(insp: Inspection, cells: list[dict]) -> list[tuple[int, dict]] | None:
@@ -317,6 +323,40 @@ def _check_code_digests(insp: Inspection, cells: list[dict], located: list[tuple
         insp.problems.append(Problem("code_mismatch", (
             f"The code in {where} is not the code that ran: it was changed after the notebook was executed, so "
             "the outputs below it come from other code. Run the notebook again from the top and submit it.")))
+
+
+def _check_tampering(insp: Inspection, cells: list[dict]) -> None:
+    found = tampering([(i, _source(c)) for i, c in enumerate(cells) if c.get("cell_type") == "code"])
+    if not found:
+        return
+    where = "; ".join(f"cell {f.cell + 1} (`{_first_line(cells[f.cell])}`) {f.what}" for f in found[:4])
+    more = f" (and {len(found) - 4} more)" if len(found) > 4 else ""
+    insp.problems.append(Problem("tampered", (
+        f"Code in this notebook changes how results are recorded: {where}{more}. Records made after such a "
+        "change cannot be trusted, so the notebook earns no points until an instructor has looked at it. The labs "
+        "never need this: remove that code, restart the kernel, run every cell and submit again.")))
+
+
+def _check_against_course(insp: Inspection, cells: list[dict]) -> None:
+    """Cells that are not in the student version, and exercises that hold the course's own solutions."""
+    known = course(insp.lab) if insp.lab else None
+    if known is None:
+        if insp.lab:
+            insp.unverifiable.append(f"cells not compared with the course's notebook of {insp.lab} (none found: "
+                                     "set LABS_DIR to the folder of the solution notebooks)")
+        return
+    found = compare_with_course(known, cells)
+    if found.added:
+        insp.cell_changes.append(f"added (not in the student version): {', '.join(found.added[:8])}"
+                                 + (" ..." if len(found.added) > 8 else ""))
+    if found.missing:
+        insp.cell_changes.append(f"missing (in the student version, not here): {', '.join(found.missing[:8])}"
+                                 + (" ..." if len(found.missing) > 8 else ""))
+    if found.copied:
+        insp.problems.append(Problem("instructor_solution", (
+            "Every exercise here holds the course's own solution, line for line: this looks like the "
+            "instructor's notebook rather than your work. An instructor will look at it. Submit the student "
+            "version with your own solutions.")))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,232 @@
+"""Cells that change how results are recorded: found by reading the code, before anything trusts a record.
+
+A record is only evidence if the course's ``record_check``, ``record_result`` and ``quiz.check`` made it. A
+cell that rebinds one of them, changes a ``labhelpers`` module, or writes a record output by hand can make
+any record it likes, and the records then agree with themselves. The grader reads every code cell's syntax
+tree and reports, per cell:
+
+* a name imported from ``labhelpers`` bound again (assignment, ``def``, ``class``, ``import ... as``, loop
+  or ``with`` target, also inside a function);
+* an attribute, item or ``del`` on a ``labhelpers`` module or a name it was copied to
+  (``records.record_check = ...``, ``r = records; r.record_check = ...``, ``quiz.QUESTIONS[...] = ...``), and
+  any use of a private name of one (``records._log``, ``records.__dict__``);
+* ``setattr``, ``delattr``, ``getattr``, ``vars`` on a ``labhelpers`` module, and changes to ``sys.modules``;
+* code the grader cannot read: ``exec``, ``eval``, ``compile``, ``__import__``, ``importlib.import_module``,
+  ``importlib.reload``, and IPython's ``run_cell``/``run_line_magic``/``run_cell_magic``/``user_ns``;
+* the record MIME type written out (``application/vnd.labhelpers.record+json``): a record made by hand;
+* ``%run``, ``%load``, ``%%writefile``, and shell lines (``!``, ``%%bash``, ``%%sh``) that name labhelpers
+  other than ``pip install``.
+
+This is a reading of the code, not a proof: code can hide from it (a string decoded at run time and handed to
+something this list does not name). ``--rerun`` runs the course's own cells with only the learner's solution
+bodies in them, and the same reading covers those bodies.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from dataclasses import dataclass
+
+PACKAGE = "labhelpers"
+UNREADABLE_CALLS = frozenset({"exec", "eval", "compile", "__import__"})
+REFLECTION_CALLS = frozenset({"setattr", "delattr", "getattr", "vars"})
+IPYTHON_RUNNERS = frozenset({"run_cell", "run_line_magic", "run_cell_magic", "user_ns", "ex", "ev", "run_code"})
+IMPORTLIB_LOADERS = frozenset({"import_module", "reload"})
+SYS_MODULES_CHANGES = frozenset({"pop", "update", "setdefault", "clear", "__setitem__", "popitem"})
+RECORD_MIME_HINT = re.compile(r"vnd\.labhelpers|labhelpers\.record\+json")
+MAGIC_LINES = re.compile(r"^\s*(%run|%load|%%writefile|%%file)\b")
+SHELL_LINE = re.compile(r"^\s*(!|%%bash|%%sh|%%script|%sx|%system)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    cell: int  # 0-based index in the notebook
+    what: str  # in words, naming the code
+
+
+def _code(source: str) -> str:
+    """The cell's Python with IPython magics and shell lines blanked (line numbers kept)."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
+
+
+@functools.lru_cache(maxsize=8192)
+def _tree(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(_code(source))
+    except SyntaxError:
+        return None
+
+
+def _imported_from_labhelpers(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(names bound to a labhelpers module, names bound to an object imported from one)."""
+    modules, objects = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == PACKAGE:
+                    modules.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == PACKAGE:
+            for alias in node.names:
+                name = alias.asname or alias.name
+                # `from labhelpers import quiz` binds a module; a lower-case name of a package is one too
+                (modules if node.module == PACKAGE else objects).add(name)
+    return modules, objects
+
+
+def _base_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _bound_names(node: ast.AST) -> list[str]:
+    """Plain names a statement binds (targets of assignments, loops, with, def, class, import)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [a.asname or a.name.split(".")[0] for a in node.names]
+    targets = []
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+        targets = [node.target]
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
+    elif isinstance(node, ast.NamedExpr):
+        targets = [node.target]
+    return [name for target in targets for name in _target_names(target)]
+
+
+def _target_names(target: ast.AST) -> list[str]:
+    """The plain names a target binds: ``a``, ``a, b``, ``*rest``; not the base of ``a.b`` or ``a[i]``."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _target_names(element)]
+    return []
+
+
+def _changed_objects(node: ast.AST) -> list[ast.AST]:
+    """Attribute and item targets that a statement assigns to or deletes."""
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        targets = [node.target]
+    elif isinstance(node, ast.Delete):
+        targets = node.targets
+    else:
+        return []
+    return [t for target in targets for t in _target_objects(target)]
+
+
+def _target_objects(target: ast.AST) -> list[ast.AST]:
+    if isinstance(target, (ast.Attribute, ast.Subscript)):
+        return [target]
+    if isinstance(target, ast.Starred):
+        return _target_objects(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [t for element in target.elts for t in _target_objects(element)]
+    return []
+
+
+def _call_name(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+class _Reader:
+    """One notebook's cells read in order, so that a module imported in one cell is known in the next."""
+
+    def __init__(self) -> None:
+        self.modules: set[str] = set()
+        self.objects: set[str] = set()
+        self.findings: list[Finding] = []
+
+    def read(self, index: int, source: str) -> None:
+        self._lines(index, source)
+        tree = _tree(source)
+        if tree is None:
+            return
+        modules, objects = _imported_from_labhelpers(tree)
+        for node in ast.walk(tree):
+            self._statement(index, node, modules, objects)
+        self.modules |= modules
+        self.objects |= objects
+
+    def _note(self, index: int, what: str) -> None:
+        if Finding(index, what) not in self.findings:
+            self.findings.append(Finding(index, what))
+
+    def _lines(self, index: int, source: str) -> None:
+        for line in source.split("\n"):
+            if MAGIC_LINES.match(line):
+                self._note(index, f"runs other code with `{line.strip()[:60]}`")
+            elif SHELL_LINE.match(line) and PACKAGE in line and "pip install" not in line:
+                self._note(index, f"touches labhelpers from the shell: `{line.strip()[:60]}`")
+
+    def _statement(self, index: int, node: ast.AST, modules: set[str], objects: set[str]) -> None:
+        known_modules = self.modules | modules
+        protected = self.objects | objects | known_modules
+        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in _bound_names(node):
+            if name in protected and not (is_import and _imports_labhelpers(node)):
+                self._note(index, f"binds `{name}` again, a name imported from labhelpers")
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Name, ast.Attribute)) \
+                and _base_name(node.value) in known_modules:  # `r = records`: r is records too
+            modules.update(name for target in node.targets for name in _target_names(target))
+        for target in _changed_objects(node):
+            if _base_name(target) in known_modules:
+                self._note(index, f"changes `{ast.unparse(target)[:60]}` inside labhelpers")
+            elif isinstance(target, ast.Subscript) and _is_sys_modules(target.value):
+                self._note(index, "changes `sys.modules`")
+        if isinstance(node, ast.Attribute) and _base_name(node) in known_modules and node.attr.startswith("_"):
+            self._note(index, f"uses `{ast.unparse(node)[:60]}`, a private part of labhelpers")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == PACKAGE:
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    self._note(index, f"imports `{alias.name}`, a private part of labhelpers")
+        if isinstance(node, ast.Call):
+            self._call(index, node, known_modules)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and RECORD_MIME_HINT.search(node.value):
+            self._note(index, "writes the record MIME type itself (a record made by hand)")
+
+    def _call(self, index: int, node: ast.Call, known_modules: set[str]) -> None:
+        name = _call_name(node)
+        first = node.args[0] if node.args else None
+        if isinstance(node.func, ast.Name) and name in UNREADABLE_CALLS:
+            self._note(index, f"runs code the grader cannot read (`{name}`)")
+        elif name in IMPORTLIB_LOADERS and _base_name(node.func) == "importlib":
+            self._note(index, f"loads modules by name (`importlib.{name}`)")
+        elif name in REFLECTION_CALLS and first is not None and (
+                _base_name(first) in known_modules or _is_sys_modules(first)):
+            self._note(index, f"reaches into labhelpers with `{name}({ast.unparse(first)[:40]}, ...)`")
+        elif name in IPYTHON_RUNNERS and isinstance(node.func, ast.Attribute):
+            self._note(index, f"runs code through IPython (`{name}`)")
+        elif name in SYS_MODULES_CHANGES and isinstance(node.func, ast.Attribute) and _is_sys_modules(node.func.value):
+            self._note(index, "changes `sys.modules`")
+
+
+def _imports_labhelpers(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return all(a.name.split(".")[0] == PACKAGE for a in node.names)
+    return (getattr(node, "module", None) or "").split(".")[0] == PACKAGE
+
+
+def _is_sys_modules(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "modules" and _base_name(node) == "sys"
+
+
+def tampering(sources: list[tuple[int, str]]) -> list[Finding]:
+    """Every finding (see the module) in the code cells ``(index, source)`` of one notebook, in order."""
+    reader = _Reader()
+    for index, source in sources:
+        reader.read(index, source)
+    return reader.findings
