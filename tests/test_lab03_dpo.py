@@ -1,16 +1,18 @@
 """Lab 03 (DPO) in the tiny profile: DPO learns the held-out preferences, plain DPO lowers the chosen answers'
 likelihood (the pitfall the lab measures), and the SFT term keeps them at least as likely as at the start; the
-batched KL estimate scores every sampled answer as an unpadded one-prompt call would."""
+batched KL estimate scores every sampled answer as an unpadded one-prompt call would; exercise 3.3 is graded on the
+KL of a run the learner trains at a larger β, and plausible wrong answers fail it."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import failure_of, lab_defaults, results_of
-from lab_cells import calls, lab_code, model_loads, run_cells
+from lab_cells import calls, cell_source, lab_code, model_loads, run_cells
 
 import labhelpers
 from labhelpers import training
@@ -54,10 +56,59 @@ def test_kl_and_length_beside_accuracy_and_the_open_exercise_is_recorded(execute
     max_new_tokens = lab_defaults("03")["max_new_tokens"]
     assert all(0 < row["length"] <= max_new_tokens for row in table.values()), table
     assert table["DPO"]["pref_accuracy"] == res["pref_accuracy_after"]
-    # exercise 3.3's row holds this run's own figures, and its question is answered and checked
+    # exercise 3.3: the learner's run at the larger β drifted less, and the check compares the two measured KLs
     row = res["beta_experiment_run"]
     assert row["beta"] == lab_defaults("03")["beta"] and row["kl_dpo"] == table["DPO"]["kl"]
-    assert checks["beta_experiment_direction"]["passed"]
+    assert row["larger_beta"] == 5 * row["beta"] and 0 < row["kl_larger_beta"] < row["kl_dpo"] / 2, row
+    check = checks["beta_experiment_direction"]
+    assert check["passed"] and check["direction"] == "<"
+    assert (check["value"], check["threshold"]) == (pytest.approx(row["kl_larger_beta"], abs=1e-3),
+                                                    pytest.approx(row["kl_dpo"], abs=1e-3))
+
+
+EXERCISE_3_3 = "4cecc545"
+
+
+def _with_body(source: str, body: str) -> str:
+    """The exercise cell with ``body`` between its solution markers (what the grader transplants)."""
+    head, rest = source.split("### BEGIN SOLUTION\n")
+    tail = rest.split("### END SOLUTION\n")[1]
+    return f"{head}### BEGIN SOLUTION\n{body}\n### END SOLUTION\n{tail}"
+
+
+def test_exercise_3_3_is_graded_on_the_learners_run_and_plausible_wrong_answers_fail(monkeypatch):
+    """The lab's own training and KL cells, in this process on the tiny models; then exercise 3.3's cell with the
+    solution, with a run trained at the same β (same seed and data: the same model, the same KL), and with the KL of
+    this run's DPO model copied instead of measured. Only the solution passes."""
+    from labhelpers import records
+
+    cfg = labhelpers.lab_config("03", "tiny", quiet=True)
+    labhelpers.prepare_lab(cfg)
+    ns = run_cells("03_dpo", ["d467fd86", "d467fd86-2", "9e54bb53", "a666d882", "3993e653", "43aa7814", "c356a92f",
+                              "b6ae8ce1", "dd6adfc4", "dd6adfc4-2"],
+                   {"labhelpers": labhelpers, "PROFILE": "tiny", "os": os, **dict.fromkeys(
+                       ("DEVICE", "MODEL_NAME", "DATASET", "MAX_STEPS", "BETA", "SFT_WEIGHT", "N_TRAIN", "N_TEST",
+                        "BATCH_SIZE", "MAX_LENGTH", "MAX_NEW_TOKENS"))})
+    ns["heldout_prompts"] = list(ns["eval_ds"]["prompt"])
+    kl_section_4 = ns["sampled_kl_and_length"](ns["trainer"].model.eval(), ns["heldout_prompts"])[0]
+    ns["beyond_accuracy"] = {"DPO": (1.0, kl_section_4, 0.0)}
+    ns.update(pref_accuracy_after=1.0, chosen_logp_dpo=0.0, pref_accuracy_dpo_sft=1.0, chosen_logp_dpo_sft=0.0)
+    source = cell_source("03_dpo", EXERCISE_3_3)
+    solution = source.split("### BEGIN SOLUTION\n")[1].split("### END SOLUTION")[0].rstrip("\n")
+    bodies = {"solution": solution,
+              "same beta": solution.replace("beta=LARGER_BETA", "beta=cfg.beta"),
+              "copied KL": "kl_larger_beta = beyond_accuracy['DPO'][1]"}
+    assert bodies["same beta"] != solution
+    outcome = {}
+    for name, body in bodies.items():
+        monkeypatch.setattr(records, "_log", [])
+        ns["sft_trainer"] = None  # the cell frees the DPO + SFT trainer first
+        exec(compile(_with_body(source, body), f"<exercise 3.3: {name}>", "exec"), ns)
+        [check] = [r for r in records._log if r["name"] == "beta_experiment_direction"]
+        outcome[name] = (check["passed"], check["value"], check["threshold"])
+    assert outcome["solution"][0] and outcome["solution"][1] < kl_section_4 / 2, outcome
+    assert not outcome["same beta"][0] and outcome["same beta"][1] == pytest.approx(kl_section_4, abs=1e-3), outcome
+    assert not outcome["copied KL"][0], outcome
 
 
 def test_batched_kl_estimate_scores_each_sampled_answer_as_an_unpadded_call_would():
@@ -117,7 +168,7 @@ def test_models_load_in_float32_train_through_training_train_and_decode_with_exp
     every generate call passes a complete GenerationConfig (greedy, or the model's own distribution)."""
     code = lab_code("03_dpo")
     loads = model_loads(code)
-    assert len(loads) == 5 and all("dtype=torch.float32" in call for call in loads), loads
-    assert not re.search(r"\w*trainer\w*\.train\(\)", code) and code.count("training.train(") == 2
+    assert len(loads) == 6 and all("dtype=torch.float32" in call for call in loads), loads
+    assert not re.search(r"\w*trainer\w*\.train\(\)", code) and code.count("training.train(") == 3
     generates = calls(code, ".generate(")
     assert generates and all("generation_config=" in call and "do_sample" not in call for call in generates)
