@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
-from conftest import LABS, lab_stems
+from conftest import LABS, ROOT, lab_stems
 
 from labhelpers.course.cli import main
 from labhelpers.course.student import (
@@ -27,11 +27,13 @@ from labhelpers.course.student import (
     is_solution_markdown,
     lint_lab,
     quiz_cells,
+    student_text,
     student_version,
 )
 from labhelpers.records import read_records
 
 NOTEBOOKS = lab_stems()
+STUDENT = ROOT / "student"
 
 
 def mini_lab() -> dict:
@@ -299,3 +301,48 @@ def _without_block(source: str) -> list[str]:
         elif not inside:
             out.append(line)
     return out
+
+
+def test_the_student_folder_has_one_student_version_per_lab():
+    assert sorted(p.stem for p in STUDENT.glob("*.ipynb")) == sorted(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_the_committed_student_version_is_the_one_the_lab_gives(stem):
+    """student/ is what the README and the Colab links open: regenerate it with python -m labhelpers.course.generated."""
+    solution = json.loads((LABS / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    assert (STUDENT / f"{stem}.ipynb").read_text(encoding="utf-8") == student_text(solution, stem), \
+        f"student/{stem}.ipynb is stale: run python -m labhelpers.course.generated"
+
+
+def _solution_body_lines(nb: dict) -> set[str]:
+    lines, inside = set(), False
+    for cell in nb["cells"]:
+        for line in "".join(cell["source"]).split("\n"):
+            if line.strip() in (BEGIN, END):
+                inside = line.strip() == BEGIN
+            elif inside and line.strip() and not line.strip().startswith("#"):
+                lines.add(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_a_committed_student_version_holds_no_answer(stem):
+    """No line of a solution body (unless the lab also writes it outside its solutions), no ANSWER_... set to
+    anything but None, no solution markdown, no outputs."""
+    solution = json.loads((LABS / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    student = json.loads((STUDENT / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    outside = {line.strip() for cell in student_version(solution, stem)["cells"]
+               for line in "".join(cell["source"]).split("\n")}
+    secret = _solution_body_lines(solution) - outside
+    assert secret, "the lab has solution bodies to hide"
+    for cell in student["cells"]:
+        source = "".join(cell["source"])
+        assert not is_solution_markdown(cell) and not cell.get("outputs")
+        assert not {line.strip() for line in source.split("\n")} & secret, cell["id"]
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "").startswith("ANSWER_") for t in node.targets):
+                assert isinstance(node.value, ast.Constant) and node.value.value is None, (cell["id"], ast.unparse(node))
+    assert student["metadata"]["labhelpers"] == {"lab": stem, "version": "student"}

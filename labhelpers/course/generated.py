@@ -10,7 +10,13 @@ The blocks, and where their text comes from:
 * the README's **points** table: :func:`labhelpers.course.points.points_table`;
 * the README's **statuses** table: :func:`labhelpers.course.grading.statuses.markdown_table`;
 * the README's **benchmarks:tiny** block: ``benchmarks/run.py``'s ``readme_block``, from the stored results
-  ``benchmarks/results/tiny.json`` (rendering never measures anything).
+  ``benchmarks/results/tiny.json`` (rendering never measures anything);
+* the **student versions** ``student/NN_name.ipynb`` (whole files, one per lab in ``labs/``, none other):
+  :func:`labhelpers.course.student.student_text` of each lab, its generated cells up to date;
+* the README's **colab** block (an "Open in Colab" link per lab, to its student version):
+  :data:`labhelpers.course.setup_cell.REPOSITORY` and ``REVISION``, and each lab's title;
+* the **quiz** module ``labhelpers/quiz_questions.py`` (the whole file): the answers' digests and the encoded
+  explanations, from the instructor's plain table ``instructor/quiz.toml`` (:mod:`labhelpers.course.quiz_digests`).
 
 A block in markdown sits between the lines ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``; only the lines between
 them are ever rewritten. The setup cell has no markers: a code cell the learner runs would show them, and the cell's own
@@ -28,7 +34,9 @@ import sys
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
-PARTS = ("setup", "hardware", "points", "statuses", "benchmarks")
+PARTS = ("setup", "hardware", "points", "statuses", "benchmarks", "student", "colab", "quiz")
+STUDENT_FOLDER = "student"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 SETUP_CELL = "cell 1 (the setup cell)"
 HEADER_CELL = 0
 
@@ -104,6 +112,29 @@ def _statuses_table() -> str:
     return markdown_table()
 
 
+def colab_url(stem: str) -> str:
+    """Colab's address of a lab's student version in the course repository, at the revision the labs install."""
+    from .setup_cell import REPOSITORY, REVISION
+
+    path = REPOSITORY.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{path}/blob/{REVISION}/{STUDENT_FOLDER}/{stem}.ipynb"
+
+
+def colab_table(root: Path) -> str:
+    """The README's table of labs, each with its student version and an "Open in Colab" link to it."""
+    import nbformat
+
+    from .runner import lab_notebooks
+
+    lines = ["| lab | open it |", "|---|---|"]
+    for path in lab_notebooks(folder=root / "labs"):
+        header = nbformat.read(str(path), as_version=4).cells[HEADER_CELL].source.split("\n")[0]
+        title = header.lstrip("#").strip() or path.stem
+        lines.append(f"| [{title}]({STUDENT_FOLDER}/{path.name}) | [![Open In Colab]({COLAB_BADGE})]"
+                     f"({colab_url(path.stem)}) |")
+    return "\n".join(lines)
+
+
 def readme_blocks(root: Path, only: Collection[str] = PARTS) -> dict[str, Callable[[], str]]:
     """Marker name -> the function that renders that README block, for the parts in ``only``.
 
@@ -111,7 +142,8 @@ def readme_blocks(root: Path, only: Collection[str] = PARTS) -> dict[str, Callab
     """
     renderers = {"hardware": ("hardware", _hardware_table), "points": ("points", _points_table),
                  "statuses": ("statuses", _statuses_table),
-                 "benchmarks": ("benchmarks:tiny", lambda: benchmark_block(root))}
+                 "benchmarks": ("benchmarks:tiny", lambda: benchmark_block(root)),
+                 "colab": ("colab", lambda: colab_table(root))}
     return dict(renderer for part, renderer in renderers.items() if part in only)
 
 
@@ -132,7 +164,8 @@ def _update_readme(root: Path, check: bool, only: Collection[str]) -> list[str]:
     return stale
 
 
-def _update_notebook(path: Path, where: str, check: bool, only: Collection[str]) -> list[str]:
+def _update_notebook(path: Path, where: str, check: bool, only: Collection[str]) -> tuple[list[str], dict]:
+    """(the stale generated blocks of one lab, the lab with them up to date)."""
     import nbformat
 
     from . import hardware, setup_cell
@@ -154,6 +187,34 @@ def _update_notebook(path: Path, where: str, check: bool, only: Collection[str])
             stale.append(f"{where} cell {HEADER_CELL} {markers('hardware')[0]}")
     if stale and not check:
         nbformat.write(nb, str(path))
+    return stale, nb
+
+
+def _update_file(path: Path, text: str, where: str, check: bool) -> list[str]:
+    """Write ``text`` to ``path`` unless it holds it already; the one stale name, or none."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return []
+    if not check:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return [where]
+
+
+def _update_students(root: Path, labs: dict[Path, dict], check: bool) -> list[str]:
+    """``student/`` holds exactly the student version of each lab: stale or missing ones are written, others
+    (a lab that is gone) removed."""
+    from .student import student_text
+
+    folder = root / STUDENT_FOLDER
+    stale = []
+    for path, nb in labs.items():
+        stale += _update_file(folder / path.name, student_text(nb, path.stem), f"{STUDENT_FOLDER}/{path.name}", check)
+    expected = {path.name for path in labs}
+    for extra in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+        if extra.name not in expected:
+            stale.append(f"{STUDENT_FOLDER}/{extra.name} (no such lab in labs/)")
+            if not check:
+                extra.unlink()
     return stale
 
 
@@ -161,7 +222,8 @@ def update(root: Path, *, check: bool = False, only: Collection[str] = PARTS) ->
     """Rewrite every stale block under ``root`` (with ``check``, none) and return one line naming each.
 
     ``only`` limits the run to some of :data:`PARTS`. A file without a block's markers raises ``ValueError``
-    naming the file and the markers, in both modes: there is nowhere to write the block.
+    naming the file and the markers, in both modes: there is nowhere to write the block. The student versions are
+    made from the labs with their own generated cells up to date, so one stale lab block is reported once.
     """
     from .runner import lab_notebooks
 
@@ -169,9 +231,18 @@ def update(root: Path, *, check: bool = False, only: Collection[str] = PARTS) ->
     if unknown:
         raise ValueError(f"unknown parts {sorted(unknown)}; the parts are {', '.join(PARTS)}")
     stale = []
-    if {"setup", "hardware"} & set(only):
+    if "quiz" in only:
+        from . import quiz_digests
+
+        stale += _update_file(root / quiz_digests.MODULE, quiz_digests.render_for(root),
+                              f"{quiz_digests.MODULE.as_posix()} (from {quiz_digests.TABLE.as_posix()})", check)
+    labs = {}
+    if {"setup", "hardware", "student"} & set(only):
         for path in lab_notebooks(folder=root / "labs"):
-            stale += _update_notebook(path, f"labs/{path.name}", check, only)
+            found, labs[path] = _update_notebook(path, f"labs/{path.name}", check, only)
+            stale += found
+    if "student" in only:
+        stale += _update_students(root, labs, check)
     return stale + _update_readme(root, check, only)
 
 
