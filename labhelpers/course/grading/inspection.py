@@ -342,8 +342,8 @@ def _check_against_course(insp: Inspection, cells: list[dict]) -> None:
     known = course(insp.lab) if insp.lab else None
     if known is None:
         if insp.lab:
-            insp.unverifiable.append(f"cells not compared with the course's notebook of {insp.lab} (none found: "
-                                     "set LABS_DIR to the folder of the solution notebooks)")
+            insp.cell_changes.append(f"not compared with the course's notebook of {insp.lab} (none found: set "
+                                     "LABS_DIR to the folder of the solution notebooks)")
         return
     found = compare_with_course(known, cells)
     if found.added:

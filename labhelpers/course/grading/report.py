@@ -149,6 +149,8 @@ def _result_lines(g: Grade) -> list[str]:
     if g.unverifiable:
         lines += [f"Not verifiable without a rerun: {len(g.unverifiable)} record(s) carry no direction or code "
                   "digest (made by an older labhelpers or outside a kernel).", ""]
+    if g.cell_changes:
+        lines += _paragraph([f"Cells against the student version: {'; '.join(g.cell_changes)}."])
     return lines
 
 

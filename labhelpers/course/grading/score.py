@@ -98,6 +98,7 @@ class Grade:
     required_failed: list[str] = field(default_factory=list)
     renamed: list[str] = field(default_factory=list)
     unverifiable: list[str] = field(default_factory=list)
+    cell_changes: list[str] = field(default_factory=list)  # cells added to or missing from the student version
     rerun: RerunOutcome | None = None
 
     @property
@@ -336,7 +337,8 @@ def score(insp: Inspection, expected: dict[str, dict], options: GradeOptions, ex
                   checks_passed=sum(1 for c in checks if c.passed), checks_total=len(checks),
                   key_results="; ".join(f"{k}={fmt(v)}" for k, v in results.items()), problems=problems,
                   checks=checks, results=results, required_failed=[c.name for c in checks if c.required and not c.passed],
-                  renamed=list(insp.renamed), unverifiable=list(insp.unverifiable))
+                  renamed=list(insp.renamed), unverifiable=list(insp.unverifiable),
+                  cell_changes=list(insp.cell_changes))
     if grade.keeps_points:
         grade.points_earned = sum(c.points for c in checks if c.earns)
     return grade

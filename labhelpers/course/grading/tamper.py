@@ -5,8 +5,9 @@ cell that rebinds one of them, changes a ``labhelpers`` module, or writes a reco
 any record it likes, and the records then agree with themselves. The grader reads every code cell's syntax
 tree and reports, per cell:
 
-* a name imported from ``labhelpers`` bound again (assignment, ``def``, ``class``, ``import ... as``, loop
-  or ``with`` target, also inside a function);
+* a name imported from ``labhelpers``, or ``record_check`` / ``record_result`` even before they are
+  imported, bound again (assignment, ``def``, ``class``, ``import ... as``, loop or ``with`` target, also
+  inside a function): ``compute_gae = my_gae`` would make a check against the library pass by itself;
 * an attribute, item or ``del`` on a ``labhelpers`` module or a name it was copied to
   (``records.record_check = ...``, ``r = records; r.record_check = ...``, ``quiz.QUESTIONS[...] = ...``), and
   any use of a private name of one (``records._log``, ``records.__dict__``);
@@ -30,6 +31,8 @@ import re
 from dataclasses import dataclass
 
 PACKAGE = "labhelpers"
+# The labs call these by name: a cell that defines its own replaces what every later check records with.
+RECORD_FUNCTIONS = frozenset({"record_check", "record_result"})
 UNREADABLE_CALLS = frozenset({"exec", "eval", "compile", "__import__"})
 REFLECTION_CALLS = frozenset({"setattr", "delattr", "getattr", "vars"})
 IPYTHON_RUNNERS = frozenset({"run_cell", "run_line_magic", "run_cell_magic", "user_ns", "ex", "ev", "run_code"})
@@ -147,7 +150,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.modules: set[str] = set()
-        self.objects: set[str] = set()
+        self.objects: set[str] = set(RECORD_FUNCTIONS)
         self.findings: list[Finding] = []
 
     def read(self, index: int, source: str) -> None:

@@ -187,13 +187,21 @@ def _frame_bodies(todo: Split, source: str) -> tuple[tuple[str, ...], ...] | Non
         if lines[at:at + width] != piece:
             return None
         at += width
-        if n + 1 < len(pieces):
-            following = pieces[n + 1]
-            end = next((k for k in range(at, len(lines) + 1) if lines[k:k + len(following)] == following), None)
+        if n + 1 == len(pieces):
+            break
+        following = pieces[n + 1]
+        if n + 2 == len(pieces):  # the last piece closes the cell
+            end = len(lines) - len(following)
+            if end < at or lines[end:] != following:
+                return None
+        elif not following:  # two blocks with nothing between them: no way to tell where one ends
+            return None
+        else:
+            end = next((k for k in range(at, len(lines)) if lines[k:k + len(following)] == following), None)
             if end is None:
                 return None
-            bodies.append(tuple(lines[at:end]))
-            at = end
+        bodies.append(tuple(lines[at:end]))
+        at = end
     return tuple(bodies)
 
 
