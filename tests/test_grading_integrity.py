@@ -275,8 +275,8 @@ def test_exports_follow_the_documented_formats(tmp_path, monkeypatch):
         ("loss_falls", "passed", 2.0), ("bleu_rises", "failed", 1.0), ("format_ok", "passed", 1.0)]
     with (out / "canvas.csv").open(newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows == [["SIS Login ID", "01_instruction_tuning", "02_reward_modeling"],
-                    ["ann", "4", "4"], ["ben", "3", ""]]
+    assert rows == [["SIS Login ID", "01_instruction_tuning", "02_reward_modeling", "status"],
+                    ["ann", "4", "4", ""], ["ben", "3", "", ""]]
     gradebook = (out / "gradebook.csv").read_text().splitlines()[0]
     assert gradebook == ("submission_id,lab,status,points_earned,points_possible,checks_passed,checks_total,"
                          "key_results,file,rerun_differs"), "gradebook.csv keeps its columns"

@@ -1,15 +1,33 @@
 """What the grader writes: ``gradebook.csv``, ``grades.json``, ``report.md``, the printed summary, and exports.
 
-Exports (``--export``): ``gradescope`` writes ``gradescope/<submission>/<lab>/results.json`` in the format of
-Gradescope's autograder specification (top-level ``score``, ``execution_time``, ``output``, ``tests`` with
-``name``, ``score``, ``max_score``, ``status`` and ``output`` each); ``canvas`` writes ``canvas.csv``, one row
-per submission id, a ``SIS Login ID`` column and one column of points per lab (empty: nothing submitted).
+Exports (``--export``):
+
+* ``gradescope`` writes ``gradescope/<submission>/<lab>/results.json`` in the format of Gradescope's autograder
+  specification (top-level ``score``, ``execution_time``, ``output``, ``tests`` with ``name``, ``score``,
+  ``max_score``, ``status`` and ``output`` each). The student sees it, so it holds **only course-authored
+  text**: the status's verdict (:data:`.statuses.VERDICTS`), check names the course lists (any other is "a
+  check the course does not list"), passed/failed and points. No record message, no problem message (they
+  quote cell text and error values), no file path; a check's value and threshold (numbers or booleans only)
+  appear only when the grade comes from a rerun, where the course's code computed them.
+* ``canvas`` writes ``canvas.csv``: one row per submission id, a ``SIS Login ID`` column, one column of points
+  per lab (empty: nothing submitted) and a ``status`` column. A grade whose status needs an instructor
+  (:data:`.statuses.NEEDS_HUMAN`), or a lab with several graded files for one id, leaves its cell empty and
+  the status column says why (``duplicate: 2 files for 01_instruction_tuning, an instructor decides``).
+
+What a student wrote never steers an output: every path built from an id or a lab uses :func:`safe_name`
+(letters, digits, ``_``, ``-``, ``.``; no leading dot; at most 60 characters; a short digest of the original
+when anything was changed) and is checked to resolve under ``--out``; a CSV cell (``gradebook.csv``,
+``canvas.csv``) that would start a formula (``=``, ``+``, ``-``, ``@``, tab, CR) gets a ``'`` in front
+(:func:`csv_cell`), except a genuine number in a numeric column.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import re
+import unicodedata
 from collections import Counter
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -17,12 +35,57 @@ from pathlib import Path
 
 from labhelpers.course.grading.rerun import RerunOutcome, SandboxReport
 from labhelpers.course.grading.score import VERSIONED, CheckRow, Expectation, Grade, fmt, major_minor, num
-from labhelpers.course.grading.statuses import STATUSES, VERDICTS, ZERO_POINT_STATUSES
+from labhelpers.course.grading.statuses import NEEDS_HUMAN, STATUSES, VERDICTS, ZERO_POINT_STATUSES
+from labhelpers.course.points import listed_points
 
 CSV_COLUMNS = ["submission_id", "lab", "status", "points_earned", "points_possible", "checks_passed",
                "checks_total", "key_results", "file", "rerun_differs"]
 EXPORTS = ("gradescope", "canvas")
 CANVAS_ID_COLUMN = "SIS Login ID"
+CANVAS_STATUS_COLUMN = "status"
+NUMERIC_COLUMNS = frozenset({"points_earned", "points_possible", "checks_passed", "checks_total"})
+UNLISTED_CHECK = "a check the course does not list"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_UNSAFE_NAME_CHARACTER = re.compile(r"[^\w.\-]")  # \w: letters and digits of any script, and _
+SAFE_NAME_CHARACTERS = 60
+
+
+def csv_cell(value, numeric: bool = False) -> object:
+    """``value`` as a spreadsheet will not run it: text that would start a formula gets a ``'`` in front.
+
+    In a ``numeric`` column a genuine number (``-2``, ``1.5e3``) stays a number.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        value = "" if value is None else str(value)
+    if isinstance(value, (int, float)):
+        value = str(value)
+        if numeric:
+            return value
+    if numeric and _NUMBER.match(value):
+        return value
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def safe_name(text: str, fallback: str = "unknown") -> str:
+    """A file or folder name made from ``text`` (an id or a lab) that cannot leave its folder.
+
+    Letters, digits, ``_``, ``-`` and ``.`` only, no leading dot, at most 60 characters, never empty.
+    When anything had to change, a digest of the original follows, so two ids never share a folder.
+    """
+    text = unicodedata.normalize("NFC", str(text or ""))
+    cleaned = _UNSAFE_NAME_CHARACTER.sub("_", text)[:SAFE_NAME_CHARACTERS].lstrip("._").rstrip("_") or fallback
+    if cleaned == text or not text:
+        return cleaned
+    return f"{cleaned}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def inside(folder: Path, *names: str) -> Path:
+    """``folder / name / ...`` with each name made safe (:func:`safe_name`), checked to resolve under ``folder``."""
+    path = folder.joinpath(*(safe_name(n) for n in names))
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise ValueError(f"refusing to write {path}: it resolves outside {folder} (a link in the output folder?)")
+    return path
 
 
 def parse_exports(names: list[str] | None) -> list[str]:
@@ -58,7 +121,7 @@ def write_gradebook(grades: list[Grade], path: Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for g in grades:
-            writer.writerow(g.row())
+            writer.writerow({k: csv_cell(v, k in NUMERIC_COLUMNS) for k, v in g.row().items()})
 
 
 def write_json(grades: list[Grade], path: Path, expect: Expectation, reference: dict, rerun: bool,
@@ -218,36 +281,83 @@ def summary_table(grades: list[Grade], expect: Expectation | None = None, sandbo
                       *_summary_notes(grades, expect, sandbox)])
 
 
+def _plain(value) -> bool:
+    """A number or a boolean: nothing a student could hide text in."""
+    return isinstance(value, (bool, int, float))
+
+
+def _gradescope_output(g: Grade, c: CheckRow) -> str:
+    """What the student reads about one check: course-authored words, and values only from a rerun."""
+    if c.demonstration:
+        pts = "demonstration, 0 points"
+    else:
+        pts = f"{num(c.points)} point{'' if c.points == 1 else 's'}" + (", required" if c.required else "")
+    said = {True: "Passed", False: "Failed", None: "Not recorded: the cell that checks it did not run"}[c.passed]
+    lines = [f"{said} ({pts})."]
+    if g.rerun is not None and _plain(c.value):
+        needed = f"; needed: {c.direction or ''} {fmt(c.threshold)}".replace(":  ", ": ") if _plain(
+            c.threshold) else ""
+        lines.append(f"Value in the course's rerun: {fmt(c.value)}{needed}.")
+    if c.by_reference:
+        lines.append("Decided by the library's reference, so no points.")
+    if c.edited:
+        lines.append("The record did not match how the course decides this check: scored from its value.")
+    return " ".join(lines)
+
+
+def gradescope_result(g: Grade) -> dict:
+    """One notebook's Gradescope ``results.json`` (see the module: only course-authored text)."""
+    tests = []
+    for c in g.checks:
+        earned = c.points if c.earns and g.keeps_points else 0.0
+        listed = listed_points(g.lab or None, c.name) is not None
+        tests.append({"name": c.name if listed else UNLISTED_CHECK, "score": float(earned),
+                      "max_score": float(c.points), "status": "passed" if c.passed else "failed",
+                      "output": _gradescope_output(g, c), **({"tags": ["demonstration"]} if c.demonstration else {})})
+    return {"score": float(g.points_earned), "execution_time": int(g.rerun.seconds if g.rerun else 0),
+            "output": f"Status: {g.status}. {VERDICTS[g.status]} Points: {num(g.points_earned)} of "
+                      f"{num(g.points_possible)}.", "tests": tests}
+
+
 def write_gradescope(grades: list[Grade], folder: Path) -> list[Path]:
-    """One Gradescope ``results.json`` per graded notebook; a check is one test."""
+    """One Gradescope ``results.json`` per graded notebook, at a path made only of safe names under ``folder``."""
     written = []
     for g in grades:
-        tests = []
-        for c in g.checks:
-            earned = c.points if c.earns and g.keeps_points else 0.0
-            tests.append({"name": c.name, "score": float(earned), "max_score": float(c.points),
-                          "status": "passed" if c.passed else "failed", "output": _check_line(c)[2:].replace("**", ""),
-                          **({"tags": ["demonstration"]} if c.demonstration else {})})
-        doc = {"score": float(g.points_earned), "execution_time": int(g.rerun.seconds if g.rerun else 0),
-               "output": f"Status: {g.status}. {VERDICTS[g.status]} "
-                         + " ".join(p.message for p in g.problems[:3]),
-               "tests": tests}
-        path = folder / (g.submission_id or "unknown") / (g.lab or "unknown") / "results.json"
+        path = inside(folder, g.submission_id or "unknown", g.lab or "unknown", "results.json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        path.write_text(json.dumps(gradescope_result(g), indent=1), encoding="utf-8")
         written.append(path)
     return written
 
 
-def write_canvas(grades: list[Grade], path: Path) -> None:
-    """A Canvas-style gradebook: one row per submission id, one column of points per lab."""
-    labs = sorted({g.lab for g in grades if g.lab})
-    table: dict[str, dict[str, str]] = {}
+def _canvas_cells(grades: list[Grade]) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+    """Per id, the points per lab and the reasons a cell is left empty (see the module)."""
+    graded: dict[tuple[str, str], list[Grade]] = {}
     for g in grades:
-        if g.lab:
-            table.setdefault(g.submission_id, {})[g.lab] = str(num(g.points_earned))
+        if g.lab and g.status != "superseded":
+            graded.setdefault((g.submission_id, g.lab), []).append(g)
+    table: dict[str, dict[str, str]] = {}
+    why: dict[str, list[str]] = {}
+    for (sid, lab), group in sorted(graded.items()):
+        cells = table.setdefault(sid, {})
+        if len(group) > 1:
+            cells[lab] = ""
+            why.setdefault(sid, []).append(f"duplicate: {len(group)} files for {lab}, an instructor decides")
+        elif group[0].status in NEEDS_HUMAN:
+            cells[lab] = ""
+            why.setdefault(sid, []).append(f"{group[0].status}: {lab}, an instructor decides")
+        else:
+            cells[lab] = str(num(group[0].points_earned))
+    return table, why
+
+
+def write_canvas(grades: list[Grade], path: Path) -> None:
+    """A Canvas-style gradebook: one row per submission id, one column of points per lab, and a status column."""
+    labs = sorted({g.lab for g in grades if g.lab})
+    table, why = _canvas_cells(grades)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow([CANVAS_ID_COLUMN, *labs])
+        writer.writerow([csv_cell(c) for c in (CANVAS_ID_COLUMN, *labs, CANVAS_STATUS_COLUMN)])
         for sid in sorted(table):
-            writer.writerow([sid, *(table[sid].get(lab, "") for lab in labs)])
+            writer.writerow([csv_cell(sid), *(csv_cell(table[sid].get(lab, ""), numeric=True) for lab in labs),
+                             csv_cell("; ".join(why.get(sid, [])))])
