@@ -307,7 +307,7 @@ class Roster:
         columns = {(h or "").strip().lower(): h for h in header}
         missing = [c for c in ("file", "submission_id") if c not in columns]
         if missing:
-            raise RosterError(f"{where}: row 1 (the header) lacks the column{'s' if len(missing) > 1 else ''} "
+            raise RosterError(f"{where}, row 1 (the header) lacks the column{'s' if len(missing) > 1 else ''} "
                               f"{' and '.join(missing)} (it has {', '.join(map(repr, header)) or 'nothing'}). {fix}")
         rows = []
         for row in reader:
