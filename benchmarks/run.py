@@ -12,7 +12,7 @@ Parts (each a script of its own in this folder, runnable alone):
                  and packed batches, with the logit error of each (``bench_sft.py``);
 3. ``trainers``  lab 02 activation checkpointing, lab 03 ``precompute_ref_log_probs`` on/off, and the PPO
                  iteration split into generation, scoring, forward passes and optimisation (``bench_trainers.py``);
-4. ``grading``   ``labhelpers grade`` on 100 executed notebooks (``bench_grading.py``).
+4. ``grading``   ``labhelpers grade`` on 300 executed notebooks (``bench_grading.py``).
 
 Writes ``benchmarks/results/tiny.json`` (every number) and ``benchmarks/results/tiny.md`` (tables), checks the
 course's targets, and has ``labhelpers.course.generated`` rewrite README.md's ``benchmarks:tiny`` block, which
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("labs", "sft", "trainers", "grading")
 RESULTS = ROOT / "benchmarks" / "results"
 MIN_PADDING_FREE_SPEEDUP = 1.5
-GRADING_BUDGET_S = 10.0
+GRADING_BUDGET_S = 5.0
 
 
 def machine() -> dict:

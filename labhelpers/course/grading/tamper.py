@@ -145,6 +145,73 @@ def _call_name(node: ast.Call) -> str | None:
     return None
 
 
+# What one cell does, whatever came before it (cached: a class of 300 shares most cells). Each event is
+# (kind, name, words): "bind" a plain name (words: "" when an import from labhelpers binds it), "alias" a name
+# copied from another, "change"/"private"/"reflect" something whose base is ``name``, "always" a finding.
+Event = tuple[str, str, str]
+
+
+@functools.lru_cache(maxsize=8192)
+def _facts(source: str) -> tuple[frozenset[str], frozenset[str], tuple[Event, ...]]:
+    events: list[Event] = []
+    for line in source.split("\n"):
+        if MAGIC_LINES.match(line):
+            events.append(("always", "", f"runs other code with `{line.strip()[:60]}`"))
+        elif SHELL_LINE.match(line) and PACKAGE in line and "pip install" not in line:
+            events.append(("always", "", f"touches labhelpers from the shell: `{line.strip()[:60]}`"))
+    tree = _tree(source)
+    if tree is None:
+        return frozenset(), frozenset(), tuple(events)
+    modules, objects = _imported_from_labhelpers(tree)
+    for node in ast.walk(tree):
+        events += _node_events(node)
+    return frozenset(modules), frozenset(objects), tuple(events)
+
+
+def _node_events(node: ast.AST) -> list[Event]:
+    events: list[Event] = []
+    from_labhelpers = isinstance(node, (ast.Import, ast.ImportFrom)) and _imports_labhelpers(node)
+    events += [("bind", name, "" if from_labhelpers else "x") for name in _bound_names(node)]
+    if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Name, ast.Attribute)):
+        base = _base_name(node.value)
+        events += [("alias", base, name) for t in node.targets for name in _target_names(t) if base]
+    for target in _changed_objects(node):
+        if isinstance(target, ast.Subscript) and _is_sys_modules(target.value):
+            events.append(("always", "", "changes `sys.modules`"))
+        elif _base_name(target):
+            events.append(("change", _base_name(target), f"changes `{ast.unparse(target)[:60]}` inside labhelpers"))
+    if isinstance(node, ast.Attribute) and node.attr.startswith("_") and _base_name(node):
+        events.append(("private", _base_name(node), f"uses `{ast.unparse(node)[:60]}`, a private part of labhelpers"))
+    if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == PACKAGE:
+        events += [("always", "", f"imports `{a.name}`, a private part of labhelpers") for a in node.names
+                   if a.name.startswith("_")]
+    if isinstance(node, ast.Call):
+        events += _call_events(node)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and RECORD_MIME_HINT.search(node.value):
+        events.append(("always", "", "writes the record MIME type itself (a record made by hand)"))
+    return events
+
+
+def _call_events(node: ast.Call) -> list[Event]:
+    name = _call_name(node)
+    first = node.args[0] if node.args else None
+    if isinstance(node.func, ast.Name) and name in UNREADABLE_CALLS:
+        return [("always", "", f"runs code the grader cannot read (`{name}`)")]
+    if name in IMPORTLIB_LOADERS and _base_name(node.func) == "importlib":
+        return [("always", "", f"loads modules by name (`importlib.{name}`)")]
+    if name in REFLECTION_CALLS and first is not None:
+        if _is_sys_modules(first):
+            return [("always", "", "changes `sys.modules`")]
+        base = _base_name(first)
+        return [("reflect", base, f"reaches into labhelpers with `{name}({ast.unparse(first)[:40]}, ...)`")] \
+            if base else []
+    if name in IPYTHON_RUNNERS and isinstance(node.func, ast.Attribute):
+        return [("always", "", f"runs code through IPython (`{name}`)")]
+    if name in SYS_MODULES_CHANGES and isinstance(node.func, ast.Attribute) and _is_sys_modules(node.func.value):
+        return [("always", "", "changes `sys.modules`")]
+    return []
+
+
 class _Reader:
     """One notebook's cells read in order, so that a module imported in one cell is known in the next."""
 
@@ -154,67 +221,24 @@ class _Reader:
         self.findings: list[Finding] = []
 
     def read(self, index: int, source: str) -> None:
-        self._lines(index, source)
-        tree = _tree(source)
-        if tree is None:
-            return
-        modules, objects = _imported_from_labhelpers(tree)
-        for node in ast.walk(tree):
-            self._statement(index, node, modules, objects)
-        self.modules |= modules
-        self.objects |= objects
+        cell_modules, cell_objects, events = _facts(source)
+        modules = self.modules | cell_modules
+        protected = self.objects | cell_objects
+        for kind, name, words in events:
+            if kind == "always":
+                self._note(index, words)
+            elif kind == "bind" and words and name in protected | modules:
+                self._note(index, f"binds `{name}` again, a name imported from labhelpers")
+            elif kind == "alias" and name in modules:  # `r = records`: r is records too
+                modules.add(words)
+            elif kind in ("change", "private", "reflect") and name in modules:
+                self._note(index, words)
+        self.modules = modules
+        self.objects = protected
 
     def _note(self, index: int, what: str) -> None:
         if Finding(index, what) not in self.findings:
             self.findings.append(Finding(index, what))
-
-    def _lines(self, index: int, source: str) -> None:
-        for line in source.split("\n"):
-            if MAGIC_LINES.match(line):
-                self._note(index, f"runs other code with `{line.strip()[:60]}`")
-            elif SHELL_LINE.match(line) and PACKAGE in line and "pip install" not in line:
-                self._note(index, f"touches labhelpers from the shell: `{line.strip()[:60]}`")
-
-    def _statement(self, index: int, node: ast.AST, modules: set[str], objects: set[str]) -> None:
-        known_modules = self.modules | modules
-        protected = self.objects | objects | known_modules
-        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
-        for name in _bound_names(node):
-            if name in protected and not (is_import and _imports_labhelpers(node)):
-                self._note(index, f"binds `{name}` again, a name imported from labhelpers")
-        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Name, ast.Attribute)) \
-                and _base_name(node.value) in known_modules:  # `r = records`: r is records too
-            modules.update(name for target in node.targets for name in _target_names(target))
-        for target in _changed_objects(node):
-            if _base_name(target) in known_modules:
-                self._note(index, f"changes `{ast.unparse(target)[:60]}` inside labhelpers")
-            elif isinstance(target, ast.Subscript) and _is_sys_modules(target.value):
-                self._note(index, "changes `sys.modules`")
-        if isinstance(node, ast.Attribute) and _base_name(node) in known_modules and node.attr.startswith("_"):
-            self._note(index, f"uses `{ast.unparse(node)[:60]}`, a private part of labhelpers")
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == PACKAGE:
-            for alias in node.names:
-                if alias.name.startswith("_"):
-                    self._note(index, f"imports `{alias.name}`, a private part of labhelpers")
-        if isinstance(node, ast.Call):
-            self._call(index, node, known_modules)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and RECORD_MIME_HINT.search(node.value):
-            self._note(index, "writes the record MIME type itself (a record made by hand)")
-
-    def _call(self, index: int, node: ast.Call, known_modules: set[str]) -> None:
-        name = _call_name(node)
-        first = node.args[0] if node.args else None
-        if isinstance(node.func, ast.Name) and name in UNREADABLE_CALLS:
-            self._note(index, f"runs code the grader cannot read (`{name}`)")
-        elif name in IMPORTLIB_LOADERS and _base_name(node.func) == "importlib":
-            self._note(index, f"loads modules by name (`importlib.{name}`)")
-        elif name in REFLECTION_CALLS and first is not None and (
-                _base_name(first) in known_modules or _is_sys_modules(first)):
-            self._note(index, f"reaches into labhelpers with `{name}({ast.unparse(first)[:40]}, ...)`")
-        elif name in IPYTHON_RUNNERS and isinstance(node.func, ast.Attribute):
-            self._note(index, f"runs code through IPython (`{name}`)")
-        elif name in SYS_MODULES_CHANGES and isinstance(node.func, ast.Attribute) and _is_sys_modules(node.func.value):
-            self._note(index, "changes `sys.modules`")
 
 
 def _imports_labhelpers(node: ast.AST) -> bool:
