@@ -154,13 +154,17 @@ def _tail(path: Path, lines: int = 5) -> str:
 def run_notebook(notebook: Path, out_path: Path, *, parameters: dict | None = None,
                  cell_timeout: float | None = None, hard_timeout: float | None = None, cwd: Path | None = None,
                  kernel_name: str = "python3", env: dict[str, str] | None = None,
-                 prefix: Sequence[str] = (), preexec_fn: Callable[[], None] | None = None) -> Execution:
+                 prefix: Sequence[str] = (), preexec_fn: Callable[[], None] | None = None,
+                 sockets: Path | None = None) -> Execution:
     """Execute ``notebook`` into ``out_path`` in a child process (see the module); never raises for the notebook.
 
     The child starts in ``cwd`` (default: the output's folder), so that ``python -m`` finds the installed
     ``labhelpers`` rather than a source folder under the caller's working directory. ``env`` replaces the
     child's environment (default: this one); ``prefix`` goes before the command (e.g.
-    ``unshare --net``); ``preexec_fn`` runs in the child before it starts (e.g. resource limits).
+    ``unshare --net``); ``preexec_fn`` runs in the child before it starts (e.g. resource limits). ``sockets``
+    is the folder for the kernel's IPC sockets (default: a new temporary folder); a sandbox that hides this
+    process's temporary folder passes one the run can see (its path must stay short: at most 107 bytes per
+    socket path).
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +177,7 @@ def run_notebook(notebook: Path, out_path: Path, *, parameters: dict | None = No
     started = time.perf_counter()
     # removed here, not by the child: a child stopped at the hard timeout cleans up nothing
     with tempfile.TemporaryDirectory(prefix="lh-run-") as tmp:
-        cmd += ["--sockets", tmp]  # short: a Unix socket path has at most 107 bytes
+        cmd += ["--sockets", str(sockets or tmp)]  # short: a Unix socket path has at most 107 bytes
         stdout, stderr = Path(tmp) / "stdout", Path(tmp) / "stderr"
         with stdout.open("wb") as so, stderr.open("wb") as se:
             try:
