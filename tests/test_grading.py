@@ -418,9 +418,10 @@ class FakeSandbox:
     def __init__(self, runs: dict[str, SandboxRun]):
         self.runs, self.calls = runs, []
 
-    def run(self, notebook: Path, *, profile: str, timeout: float) -> SandboxRun:
-        self.calls.append((notebook.name, profile, timeout))
-        return self.runs[notebook.name]
+    def run(self, notebook: dict, name: str, *, profile: str, timeout: float) -> SandboxRun:
+        assert isinstance(notebook, dict) and notebook.get("cells") is not None  # the parsed notebook
+        self.calls.append((name, profile, timeout))
+        return self.runs[name]
 
     def report(self) -> SandboxReport:
         return SandboxReport(protections=["a stand-in"], missing=["every real protection"])
@@ -455,7 +456,7 @@ def test_a_rerun_outcome_reaches_every_output_unchanged(tmp_path, make_records):
 
     doc = json.loads((out / "grades.json").read_text())
     assert [n["rerun"] for n in doc["notebooks"]] == [json.loads(json.dumps(asdict(g.rerun))) for g in book.grades]
-    assert doc["sandbox"] == {"protections": ["a stand-in"], "missing": ["every real protection"]}
+    assert doc["sandbox"] == {"protections": ["a stand-in"], "missing": ["every real protection"], "unsafe": False}
     assert [r["rerun_differs"] for r in read_gradebook(out).values()] == ["yes", "yes"]
     report = (out / "report.md").read_text()
     assert ("The rerun wrote into the read-only labhelpers copy; it was restored for the next submission.\n\n"

@@ -2,7 +2,7 @@
 
     labhelpers run [LAB ...] [--profile P] [--out DIR] [-p NAME VALUE ...] [--labs-dir DIR] [--kernel K] [--cwd DIR]
     labhelpers doctor
-    labhelpers grade PATH ... [--out DIR] [--rerun] [--timeout S] [--profile P] [--expect-versions V]
+    labhelpers grade PATH ... [--out DIR] [--rerun] [--unsafe-rerun] [--timeout S] [--profile P] [--expect-versions V]
                              [--reference PATH] [--export gradescope,canvas] [--roster CSV]
     labhelpers student [LAB ...] [--out DIR]
     labhelpers rehearse [LAB ...] [--out DIR] [-p NAME VALUE ...]
@@ -182,7 +182,8 @@ def _cmd_grade(args) -> int:
 
     try:
         options = flow.command_options(args.profile, args.expect_versions, args.reference)
-        book = flow.run(args.paths, args.out, options=options, rerun=args.rerun, timeout=args.timeout,
+        book = flow.run(args.paths, args.out, options=options, rerun=args.rerun or args.unsafe_rerun,
+                        unsafe_rerun=args.unsafe_rerun, timeout=args.timeout,
                         exports=args.export or [], progress=lambda msg: print(msg, file=sys.stderr, flush=True),
                         roster=Path(args.roster) if args.roster else None)
     except (ValueError, OSError) as err:  # bad options, no notebooks, a missing path, an --out that cannot be written
@@ -241,9 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("paths", nargs="+", metavar="PATH", help="executed .ipynb files or folders of them (recursive)")
     grd.add_argument("--out", default="grades", help="folder for gradebook.csv, grades.json and report.md")
     grd.add_argument("--rerun", action="store_true",
-                     help="re-execute each submission in a sandbox (own HOME, folder and zoo copy, allow-listed "
-                          "environment, read-only labhelpers, CPU/memory limits, no network where unshare works) "
-                          "and grade that; this RUNS THE SUBMITTED CODE")
+                     help="re-execute each submission in a sandbox (its own /proc, an empty HOME and temporary "
+                          "folder, the batch, --out and the instructor's checkout hidden, no network, an "
+                          "unprivileged user, memory and process caps) and grade that; this RUNS THE SUBMITTED "
+                          "CODE, and refuses where a protection cannot be set up (it needs root and unshare)")
+    grd.add_argument("--unsafe-rerun", action="store_true",
+                     help="--rerun even where a protection of the sandbox cannot be set up (the summary and "
+                          "report name what was missing): a submission may then read what the grader can")
     grd.add_argument("--timeout", type=float, default=600, help="seconds per notebook for --rerun (default 600)")
     grd.add_argument("--profile", choices=("auto", "tiny", "full", "any"), default="auto",
                      help="profile the records must have been made in (default auto: from --reference, else not "

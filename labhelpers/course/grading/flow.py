@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from labhelpers.course.grading.discover import Roster, find_notebooks
+from labhelpers.course.grading.discover import Roster, find_notebooks, load
 from labhelpers.course.grading.inspection import Inspection, Problem, inspect_notebook
 from labhelpers.course.grading.report import (
     output_names,
@@ -89,12 +89,16 @@ def _inspect_rerun(submitted: Inspection, run: SandboxRun, timeout: float) -> In
                                                           f"{run.stderr_tail}".strip()))
     if run.timed_out:
         again.problems.insert(0, _timeout_problem(timeout))
+    elif run.error and again.valid and not any(p.code == "cell_error" for p in again.problems):
+        # the kernel died (a cap, a crash): papermill wrote the notebook without an error output
+        again.problems.append(Problem("cell_error", f"The rerun stopped: {run.error}."))
     return again
 
 
 def _rerun_one(insp: Inspection, n: int, box: Sandbox, *, profile: str, timeout: float, keep: Path | None
                ) -> _Rerun:
-    run = box.run(insp.path, profile=profile, timeout=timeout)
+    notebook, _ = load(insp.path)  # the notebook as parsed (a BOM or UTF-16 file reruns as UTF-8)
+    run = box.run(notebook or {}, insp.path.name, profile=profile, timeout=timeout)
     kept = None
     if keep and run.output.exists():
         kept = keep / f"{n:04d}_{insp.path.name}"
@@ -103,14 +107,17 @@ def _rerun_one(insp: Inspection, n: int, box: Sandbox, *, profile: str, timeout:
 
 
 def _rerun_all(submitted: list[Inspection], options: GradeOptions, timeout: float, out_dir: Path | None,
-               progress, sandbox: Sandbox | None) -> tuple[list[_Rerun | None], SandboxReport]:
-    """Rerun every readable submission in one sandbox (the one given, which the caller closes, or a new one)."""
+               progress, sandbox: Sandbox | None, paths=(), unsafe: bool = False
+               ) -> tuple[list[_Rerun | None], SandboxReport]:
+    """Rerun every readable submission in one sandbox (the one given, which the caller closes, or a new one that
+    hides the graded ``paths`` and ``out_dir``; it refuses where a protection is missing, unless ``unsafe``)."""
     profile = options.profile if options.profile in ("tiny", "full") else "tiny"
     keep = (out_dir / "reruns") if out_dir else None
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     reruns: list[_Rerun | None] = []
-    with (nullcontext(sandbox) if sandbox else Sandbox()) as box:
+    hide = [*paths, *([out_dir] if out_dir else [])]
+    with (nullcontext(sandbox) if sandbox else Sandbox(hide=hide, unsafe=unsafe)) as box:
         for n, insp in enumerate(submitted):
             if not insp.valid:
                 reruns.append(None)
@@ -133,12 +140,13 @@ def _grade(submitted: Inspection, rerun: _Rerun | None, expected: dict[str, dict
 
 def grade_paths(paths, *, options: GradeOptions | None = None, rerun: bool = False, timeout: float = 600,
                 out_dir: Path | None = None, progress=None, sandbox: Sandbox | None = None,
-                roster: dict | Path | None = None) -> Gradebook:
+                roster: dict | Path | None = None, unsafe_rerun: bool = False) -> Gradebook:
     """Grade every notebook under ``paths`` (inputs are only read); with ``rerun``, grade re-executed copies.
 
     ``roster``: a ``--roster`` CSV path or a ``{file or folder: id}`` dict; its ids win over the names
     (:class:`.discover.Roster`; a roster that cannot be used raises :class:`.discover.RosterError`).
-    Raises :class:`NoNotebooks` when ``paths`` hold none (``out_dir``, the grader's own output, is skipped).
+    Raises :class:`NoNotebooks` when ``paths`` hold none (``out_dir``, the grader's own output, is skipped), and
+    :class:`.rerun.SandboxUnavailable` when the rerun's sandbox lacks a protection and not ``unsafe_rerun``.
     """
     options = options or GradeOptions()
     roster = Roster.of(roster)
@@ -151,7 +159,8 @@ def grade_paths(paths, *, options: GradeOptions | None = None, rerun: bool = Fal
     reruns: list[_Rerun | None] = [None] * len(submitted)
     report = None
     if rerun:
-        reruns, report = _rerun_all(submitted, options, timeout, out_dir, progress, sandbox)
+        reruns, report = _rerun_all(submitted, options, timeout, out_dir, progress, sandbox, [Path(p) for p in paths],
+                                    unsafe_rerun)
     graded = [r.inspection if r else insp for insp, r in zip(submitted, reruns)]
     expected = expected_checks(graded + submitted, options.reference)
     expect = resolve_expectation(submitted, options)
@@ -178,20 +187,20 @@ def write_all(book: Gradebook, out: Path, *, paths, options: GradeOptions, rerun
 
 def run(paths, out_dir: str | Path = "grades", *, options: GradeOptions | None = None, rerun: bool = False,
         timeout: float = 600, progress=None, exports=(), sandbox: Sandbox | None = None,
-        roster: dict | Path | None = None) -> Gradebook:
+        roster: dict | Path | None = None, unsafe_rerun: bool = False) -> Gradebook:
     """Grade, then write the output files into ``out_dir`` (see :func:`write_all`)."""
     options = options or GradeOptions()
     exports = parse_exports(list(exports))
     out = Path(out_dir)
     book = grade_paths(paths, options=options, rerun=rerun, timeout=timeout, out_dir=out, progress=progress,
-                       sandbox=sandbox, roster=roster)
+                       sandbox=sandbox, roster=roster, unsafe_rerun=unsafe_rerun)
     out.mkdir(parents=True, exist_ok=True)  # after grading: a path without notebooks leaves no empty folder
     return replace(book, written=write_all(book, out, paths=paths, options=options, rerun=rerun, exports=exports))
 
 
 def grade(paths, out_dir: str | Path = "grades", *, options: GradeOptions | None = None, rerun: bool = False,
           timeout: float = 600, progress=None, exports=(), sandbox: Sandbox | None = None,
-          roster: dict | Path | None = None) -> list[Grade]:
+          roster: dict | Path | None = None, unsafe_rerun: bool = False) -> list[Grade]:
     """:func:`run`, returning the grades only."""
     return run(paths, out_dir, options=options, rerun=rerun, timeout=timeout, progress=progress, exports=exports,
-               sandbox=sandbox, roster=roster).grades
+               sandbox=sandbox, roster=roster, unsafe_rerun=unsafe_rerun).grades
