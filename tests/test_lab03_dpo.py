@@ -97,7 +97,10 @@ def test_exercise_3_3_is_graded_on_the_learners_run_and_plausible_wrong_answers_
     solution = source.split("### BEGIN SOLUTION\n")[1].split("### END SOLUTION")[0].rstrip("\n")
     bodies = {"solution": solution,
               "same beta": solution.replace("beta=LARGER_BETA", "beta=cfg.beta"),
-              "copied KL": "kl_larger_beta = beyond_accuracy['DPO'][1]"}
+              "untrained, KL typed": solution.replace("training.train(beta_trainer)", "kl_typed = 0.0").replace(
+                  "kl_larger_beta, _ = sampled_kl_and_length(beta_trainer.model.eval(), heldout_prompts)",
+                  "kl_larger_beta = kl_typed")}
+    assert "training.train" not in bodies["untrained, KL typed"]
     assert bodies["same beta"] != solution
     outcome = {}
     for name, body in bodies.items():
@@ -108,7 +111,9 @@ def test_exercise_3_3_is_graded_on_the_learners_run_and_plausible_wrong_answers_
         outcome[name] = (check["passed"], check["value"], check["threshold"])
     assert outcome["solution"][0] and outcome["solution"][1] < kl_section_4 / 2, outcome
     assert not outcome["same beta"][0] and outcome["same beta"][1] == pytest.approx(kl_section_4, abs=1e-3), outcome
-    assert not outcome["copied KL"][0], outcome
+    # the untrained policy is the reference itself (KL 0, below the threshold): only the check of the run fails it
+    passed, value, threshold = outcome["untrained, KL typed"]
+    assert not passed and value < threshold, outcome
 
 
 def test_batched_kl_estimate_scores_each_sampled_answer_as_an_unpadded_call_would():
