@@ -109,7 +109,7 @@ def test_targets_flag_a_slow_lab_and_a_small_speedup():
     assert met == {"01_x ≤ 90 s": False, "04_y ≤ 120 s": True, "all labs ≤ 300 s": False,
                    "every lab passes all its checks": False,
                    "m: padding-free or packed ≥ 1.5× naive padding": True,
-                   "grading 100 notebooks ≤ 10 s": True}
+                   "grading 100 notebooks ≤ 5 s": True}
 
 
 def test_the_readme_block_shows_the_stored_figures_todays_limits_and_names_an_unmeasured_lab(tmp_path, monkeypatch):

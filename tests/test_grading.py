@@ -189,6 +189,8 @@ EXPECTED = {
     f"sam_{LAB}.ipynb": ("sam", LAB, "code_mismatch", 4, 4, 3, 3),  # a cell's code replaced after the run
     f"tess_{LAB}.ipynb": ("tess", LAB, "reference_used", 4, 4, 3, 3),  # an exercise calls the reference
     f"uma_{LAB}.ipynb": ("uma", LAB, "complete", 4, 4, 3, 3),  # digests that fit the code
+    f"vic_{LAB}.ipynb": ("vic", LAB, "tampered", 0, 4, 3, 3),  # a cell defines its own record_check
+    f"xena_{LAB}.ipynb": ("xena", LAB, "instructor_solution", 0, 4, 0, 3),  # the solution notebook, run
 }
 
 
@@ -243,6 +245,13 @@ def submissions(tmp_path, make_records) -> Path:
         "    ### END SOLUTION", execution_count=None))
     write(root, f"tess_{LAB}.ipynb", _ran_in_order(cheat))
     write(root, f"uma_{LAB}.ipynb", stamp(craft(good)))
+    forged = craft(good)
+    forged.cells.insert(2, nbformat.v4.new_code_cell("def record_check(name, passed, **kw):\n    ...", execution_count=1))
+    write(root, f"vic_{LAB}.ipynb", forged)
+    solution = nbformat.read(LABS / f"{LAB}.ipynb", as_version=4)  # the instructor's notebook, run
+    for n, cell in enumerate(c for c in solution.cells if c.cell_type == "code"):
+        cell.execution_count = n + 1
+    write(root, f"xena_{LAB}.ipynb", solution)
     return root
 
 
@@ -329,7 +338,7 @@ def test_expectations_come_from_the_batch_when_none_are_given(submissions, tmp_p
     assert by_id["leo"].status == "environment_mismatch", "torch 1.13 is not what most of the batch used"
     assert main(["grade", str(submissions), "--out", str(tmp_path / "h")]) == 0
     printed = capsys.readouterr().out
-    assert "Profiles in this batch: 1 full, 20 tiny (mixed)" in printed and "versions most of the batch" in printed
+    assert "Profiles in this batch: 1 full, 21 tiny (mixed)" in printed and "versions most of the batch" in printed
 
 
 def test_reference_sets_the_expected_environment(submissions, tmp_path, make_records):
@@ -427,7 +436,7 @@ class FakeSandbox:
         return SandboxReport(protections=["a stand-in"], missing=["every real protection"])
 
 
-def test_a_rerun_outcome_reaches_every_output_unchanged(tmp_path, make_records):
+def test_a_rerun_outcome_reaches_every_output_unchanged(tmp_path, make_records, mini_course):
     root = tmp_path / "subs"
     ben = write(root, f"ben_{LAB}.ipynb", craft(make_records(bleu_after=99.0)))  # the file claims 99
     dan = write(root, f"dan_{LAB}.ipynb", craft(make_records(bleu_after=12.0)))
@@ -438,17 +447,24 @@ def test_a_rerun_outcome_reaches_every_output_unchanged(tmp_path, make_records):
     book = run([root], out, options=GradeOptions(profile="tiny"), rerun=True, timeout=7, sandbox=box)
     assert box.calls == [(ben.name, "tiny", 7), (dan.name, "tiny", 7)]
     by_id = {g.submission_id: g for g in book.grades}
+    # the crafted files hold only the mini course's parameters cell: its solution stays the TODO, theirs do not run
+    transplanted = {"bodies_taken": 0, "bodies_not_found": ["`BLEU_AFTER = None`"],
+                    "cells_dropped": [f"cell {n} (`{src}`)" for n, src in (
+                        (2, "import labhelpers"), (4, "record_result('bleu_before', ...)"),
+                        (5, "record_check('loss_falls', ...)"), (6, "record_check('bleu_rises', ...)"),
+                        (7, "record_check('format_ok', ...)"), (8, "record_result('bleu_after', ...)"))]}
+    transplanted["cells_dropped"].append("cell 9 (`labhelpers.show_summary()`)")
     assert by_id["ben"].rerun == RerunOutcome(
         seconds=1.5, timed_out=False, error=None, stderr_tail="", library_restored=True,
         executed=str(out / "reruns" / f"0000_{ben.name}"), submitted_problems=[],
-        differences=["result bleu_after: submitted 99, rerun 12"], submitted_status="complete")
+        differences=["result bleu_after: submitted 99, rerun 12"], submitted_status="complete", **transplanted)
     assert (out / "reruns" / f"0000_{ben.name}").read_bytes() == executed.read_bytes()
     never = [f"check {n} is in the submission but was not recorded on rerun" for n, _, _ in CHECKS]
     assert by_id["dan"].rerun == RerunOutcome(
         seconds=7.0, timed_out=True, error="stopped", stderr_tail="", library_restored=False, executed="",
         submitted_problems=[], differences=never + [f"result {n} is in the submission but was not recorded on rerun"
                                                     for n in ("bleu_before", "bleu_after")],
-        submitted_status="complete")
+        submitted_status="complete", **transplanted)
     assert (by_id["ben"].status, by_id["dan"].status, by_id["dan"].points_earned) == ("complete", "timeout", 0)
     assert by_id["dan"].problems[0] == Problem("timeout", (
         "Rerunning the notebook took longer than 7 s and was stopped. Make sure it finishes in the tiny profile "
@@ -460,7 +476,10 @@ def test_a_rerun_outcome_reaches_every_output_unchanged(tmp_path, make_records):
     assert [r["rerun_differs"] for r in read_gradebook(out).values()] == ["yes", "yes"]
     report = (out / "report.md").read_text()
     assert ("The rerun wrote into the read-only labhelpers copy; it was restored for the next submission.\n\n"
-            "Rerun (1.5 s; the submitted file had status complete): the rerun's records differ from the submitted "
+            "The rerun ran the course's notebook with 0 solution bodies taken from this file. Not found here, so run "
+            "as the student version's TODO: `BLEU_AFTER = None`. Cells added to the student version were not run: "
+            "cell 2 (`import labhelpers`), cell 4 (`record_result('bleu_before', ...)`), ")  in report
+    assert ("Rerun (1.5 s; the submitted file had status complete): the rerun's records differ from the submitted "
             "ones:\n\n- result bleu_after: submitted 99, rerun 12\n") in report
     assert "Rerun (7.0 s; the submitted file had status complete)" in report
     table = summary_table(book.grades, book.expect, book.sandbox).splitlines()
@@ -471,20 +490,42 @@ def test_a_rerun_outcome_reaches_every_output_unchanged(tmp_path, make_records):
 # --------------------------------------------------------------------------------------------------
 # --rerun: executes a copy (kernel starts: a few seconds each)
 # --------------------------------------------------------------------------------------------------
-def _runnable(result_value: float, fake_output: float | None = None, sleep: float = 0) -> dict:
-    """A notebook that really records lab 01's checks when run; its saved outputs may claim another value."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+def _course_cells(body: str) -> list:
+    """The cells of the mini course below, with ``body`` between its solution markers."""
     params = nbformat.v4.new_code_cell('PROFILE = "auto"')
     params.metadata["tags"] = ["parameters"]
-    body = nbformat.v4.new_code_cell(
-        "import time\nfrom labhelpers import records\n"
-        f"records.set_context(lab={LAB!r}, profile=PROFILE)\ntime.sleep({sleep})\n"
-        + "".join(f"records.record_check({n!r}, True, required={r})\n" for n, _, r in CHECKS)
-        + f"records.record_result('bleu_after', {result_value})\n")
-    nb.cells = [params, body]
+    setup = nbformat.v4.new_code_cell(f"import time\nfrom labhelpers import records\n"
+                                      f"records.set_context(lab={LAB!r}, profile=PROFILE)")
+    solution = nbformat.v4.new_code_cell(f"BLEU_AFTER = None\nSLEEP = 0\n### BEGIN SOLUTION\n{body}\n### END SOLUTION")
+    checks = nbformat.v4.new_code_cell(
+        "time.sleep(SLEEP)\n" + "".join(f"records.record_check({n!r}, True, required={r})\n" for n, _, r in CHECKS)
+        + "records.record_result('bleu_after', BLEU_AFTER)\n")
+    for n, cell in enumerate((params, setup, solution, checks)):
+        cell.id = f"mini-{n}"
+    return [params, setup, solution, checks]
+
+
+@pytest.fixture
+def mini_course(tmp_path, monkeypatch) -> Path:
+    """A course whose lab 01 is four cells, its solution setting BLEU_AFTER (LABS_DIR points at it): a rerun runs
+    these cells with the submission's solution body, so a kernel runs seconds, not the real lab."""
+    folder = tmp_path / "course"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=_course_cells("BLEU_AFTER = 12.0"))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / f"{LAB}.ipynb")
+    monkeypatch.setenv("LABS_DIR", str(folder))
+    return folder
+
+
+def _runnable(result_value: float, fake_output: float | None = None, sleep: float = 0) -> dict:
+    """A learner's copy of the mini course: its solution body sets BLEU_AFTER (and how long the checks wait); its
+    saved outputs may claim another value."""
+    nb = nbformat.v4.new_notebook(cells=_course_cells(f"BLEU_AFTER = {result_value}\nSLEEP = {sleep}"))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     if fake_output is not None:  # what the learner's file shows
-        params.execution_count, body.execution_count = 1, 2
+        for n, cell in enumerate(nb.cells, 1):
+            cell.execution_count = n
         recs = []
         for n, _, r in CHECKS:
             recs.append({"schema": 1, "lab": LAB, "name": n, "kind": "check", "profile": "tiny",
@@ -492,16 +533,21 @@ def _runnable(result_value: float, fake_output: float | None = None, sleep: floa
                          "message": "", "points": 99, "required": r})  # schema 1 carried points
         recs.append({"schema": 1, "lab": LAB, "name": "bleu_after", "kind": "result", "profile": "tiny",
                      "versions": records.versions(), "value": fake_output, "description": ""})
-        body.outputs = [_record_output(r) for r in recs]
+        nb.cells[-1].outputs = [_record_output(r) for r in recs]
     return nb
 
 
 @pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
-def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path, capsys):
+def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path, capsys, mini_course):
     root = tmp_path / "subs"
     honest = write(root, f"ann_{LAB}.ipynb", _runnable(12.0, fake_output=12.0))
     faked = write(root, f"ben_{LAB}.ipynb", _runnable(12.0, fake_output=99.0))
     unrun = write(root, f"cid_{LAB}.ipynb", _runnable(12.0))
+    forger = _runnable(12.0, fake_output=12.0)  # a cell of its own replaces record_check before the checks run
+    forger.cells.insert(3, nbformat.v4.new_code_cell(
+        "def record_check(name, passed, **kw):\n    records.record_result('forged_' + name, True)",
+        execution_count=3))
+    write(root, f"eve_{LAB}.ipynb", forger)
     write(root, "empty.ipynb", b"")
     before = snapshot(root)
     out = tmp_path / "g"
@@ -515,17 +561,21 @@ def test_rerun_grades_the_reexecuted_copy_and_reports_differences(tmp_path, caps
     assert grades["ben"].rerun["differences"] == ["result bleu_after: submitted 99, rerun 12"]
     assert grades["cid"].status == "complete" and grades["cid"].rerun["submitted_status"] == "not_executed"
     assert grades["empty"].status == "invalid_file" and grades["empty"].rerun is None
+    # the rerun ran the course's cells with eve's solution body; her added cell was dropped, not run again
+    assert grades["eve"].rerun["submitted_status"] == "tampered" and grades["eve"].status == "complete"
+    assert grades["eve"].rerun["cells_dropped"] == ["cell 4 (`def record_check(name, passed, **kw):`)"]
+    assert grades["eve"].rerun["bodies_taken"] == 1 and "forged_loss_falls" not in grades["eve"].results
     rows = {Path(f).name: r for f, r in read_gradebook(out).items()}
     assert rows[faked.name]["rerun_differs"] == "yes" and rows[honest.name]["rerun_differs"] == "no"
     assert rows[unrun.name]["status"] == "complete" and rows["empty.ipynb"]["rerun_differs"] == ""
     assert "submitted 99, rerun 12" in (out / "report.md").read_text()
     printed = capsys.readouterr()
     assert "DIFFERS" in printed.out and f"rerunning {root / ('ben_' + LAB + '.ipynb')}" in printed.err
-    assert len(list((out / "reruns").glob("*.ipynb"))) == 3, "the executed copies are kept for a look"
+    assert len(list((out / "reruns").glob("*.ipynb"))) == 4, "the executed copies are kept for a look"
 
 
 @pytest.mark.notebook  # starts Jupyter kernels for seconds each (the fast lane skips it)
-def test_rerun_stops_a_notebook_at_the_timeout(tmp_path):
+def test_rerun_stops_a_notebook_at_the_timeout(tmp_path, mini_course):
     slow = write(tmp_path / "subs", f"dan_{LAB}.ipynb", _runnable(12.0, fake_output=12.0, sleep=300))
     [g] = grade([slow], tmp_path / "g", rerun=True, timeout=4)
     assert g.status == "timeout" and g.points_earned == 0 and g.rerun.timed_out

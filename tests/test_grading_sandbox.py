@@ -50,13 +50,32 @@ def _sandbox_or_skip(**kwargs) -> Sandbox:
                     f"cgroups): {err}")
 
 
+BLOCKS = 3  # solution cells of the probe course: each probe notebook puts its code in their bodies
+
+
 def _notebook(*sources: str) -> dict:
+    """A learner's copy of the probe course (see probe_course): ``sources`` are its solution bodies, which is all
+    that a rerun takes from a submission; the bodies it leaves out are ``pass``."""
+    assert len(sources) <= BLOCKS
     params = nbformat.v4.new_code_cell('PROFILE = "tiny"', metadata={"tags": ["parameters"]})
     head = nbformat.v4.new_code_cell(f'from labhelpers import records\nrecords.set_context(lab="{LAB}", '
                                      'profile=PROFILE)')
-    nb = nbformat.v4.new_notebook(cells=[params, head, *(nbformat.v4.new_code_cell(s) for s in sources)])
+    bodies = [*sources, *["pass"] * (BLOCKS - len(sources))]
+    cells = [params, head, *(nbformat.v4.new_code_cell(f"### BEGIN SOLUTION\n{b}\n### END SOLUTION") for b in bodies)]
+    for n, cell in enumerate(cells):
+        cell.id = f"probe-{n}"
+    nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
+
+
+@pytest.fixture(autouse=True)
+def probe_course(tmp_path_factory, monkeypatch) -> Path:
+    """The course a rerun runs (LABS_DIR): lab 01 as a parameters cell, a setup cell and solution cells."""
+    folder = tmp_path_factory.mktemp("probe-course")
+    nbformat.write(nbformat.from_dict(_notebook()), folder / f"{LAB}.ipynb")
+    monkeypatch.setenv("LABS_DIR", str(folder))
+    return folder
 
 
 # a check the course declares for the lab (1 point, passes below 1.0): every probe records it, so that points

@@ -58,7 +58,7 @@ def test_arrays_become_lists_and_non_finite_values_null_with_their_text(capsys):
     (False, 0.9, 1.0, ">="), (False, 1.1, 1.0, "<="), (False, 1.0, 1.0, ">"),
     (True, [1, 2], 1.0, None), (True, 1.0, None, None), (True, True, 1, None),
     (True, "b", "b", "=="), (False, "a", "b", "=="), (True, "a", "b", None), (False, True, True, None),
-    (False, 1.0000001, 1.0, ">"),  # equal once stored with 6 figures: the stored numbers decide
+    (False, 1.0000001, 1.0, ">"),  # equal once stored with 6 figures
 ])
 def test_direction_is_inferred_so_the_outcome_can_be_recomputed(passed, value, threshold, direction):
     records.record_check("c", passed, value=value, threshold=threshold)
@@ -67,7 +67,10 @@ def test_direction_is_inferred_so_the_outcome_can_be_recomputed(passed, value, t
     if direction:
         from labhelpers.course.grading.inspection import recomputed_pass
 
-        assert recomputed_pass(record) is passed
+        # a tie under a strict comparison cannot be told from 6 stored figures (the value may have been just
+        # above): the grader then keeps what the record says; every other outcome is recomputed exactly
+        tie = isinstance(value, float) and records.round_significant(value) == threshold and direction == ">"
+        assert recomputed_pass(record) is (None if tie else passed)
 
 
 def test_explicit_direction_is_kept_and_a_wrong_one_is_refused():

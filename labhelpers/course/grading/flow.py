@@ -36,6 +36,7 @@ from labhelpers.course.grading.score import (
     resolve_expectation,
     score,
 )
+from labhelpers.course.grading.transplant import Course, Transplant, course, transplant
 
 
 class NoNotebooks(ValueError):
@@ -62,6 +63,7 @@ class _Rerun:
     inspection: Inspection
     run: SandboxRun
     kept: Path | None  # where the executed copy was kept for the instructor
+    transplanted: Transplant
 
 
 def command_options(profile: str = "auto", expect_versions: str = "auto", references=None) -> GradeOptions:
@@ -95,15 +97,33 @@ def _inspect_rerun(submitted: Inspection, run: SandboxRun, timeout: float) -> In
     return again
 
 
-def _rerun_one(insp: Inspection, n: int, box: Sandbox, *, profile: str, timeout: float, keep: Path | None
-               ) -> _Rerun:
+class NoCourseNotebook(ValueError):
+    """``--rerun`` runs the course's own notebook of each lab, and one of the batch's labs has none here."""
+
+
+def _course_notebooks(submitted: list[Inspection]) -> dict[str, Course]:
+    """The course's notebook of every lab the batch's readable submissions belong to (see :mod:`.transplant`)."""
+    labs = sorted({insp.lab for insp in submitted if insp.valid and insp.lab})
+    found = {lab: course(lab) for lab in labs}
+    missing = [lab for lab, known in found.items() if known is None]
+    if missing:
+        raise NoCourseNotebook(
+            f"--rerun runs the course's own notebook of each lab with only the learners' solution bodies in it, "
+            f"and there is none for {', '.join(missing)}: set LABS_DIR to the folder of the solution notebooks "
+            "(labs/ of the course's checkout).")
+    return found
+
+
+def _rerun_one(insp: Inspection, n: int, box: Sandbox, known: Course, *, profile: str, timeout: float,
+               keep: Path | None) -> _Rerun:
     notebook, _ = load(insp.path)  # the notebook as parsed (a BOM or UTF-16 file reruns as UTF-8)
-    run = box.run(notebook or {}, insp.path.name, profile=profile, timeout=timeout)
+    transplanted = transplant(known, notebook or {})
+    run = box.run(transplanted.notebook, insp.path.name, profile=profile, timeout=timeout)
     kept = None
     if keep and run.output.exists():
         kept = keep / f"{n:04d}_{insp.path.name}"
         kept.write_bytes(run.output.read_bytes())
-    return _Rerun(_inspect_rerun(insp, run, timeout), run, kept)
+    return _Rerun(_inspect_rerun(insp, run, timeout), run, kept, transplanted)
 
 
 def _rerun_all(submitted: list[Inspection], options: GradeOptions, timeout: float, out_dir: Path | None,
@@ -116,15 +136,16 @@ def _rerun_all(submitted: list[Inspection], options: GradeOptions, timeout: floa
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     reruns: list[_Rerun | None] = []
+    courses = _course_notebooks(submitted)
     hide = [*paths, *([out_dir] if out_dir else [])]
     with (nullcontext(sandbox) if sandbox else Sandbox(hide=hide, unsafe=unsafe)) as box:
         for n, insp in enumerate(submitted):
-            if not insp.valid:
+            if not insp.valid or not insp.lab:  # no lab: there is no course notebook to run it in
                 reruns.append(None)
                 continue
             if progress:
                 progress(f"rerunning {insp.path} ({n + 1}/{len(submitted)})")
-            reruns.append(_rerun_one(insp, n, box, profile=profile, timeout=timeout, keep=keep))
+            reruns.append(_rerun_one(insp, n, box, courses[insp.lab], profile=profile, timeout=timeout, keep=keep))
         return reruns, box.report()
 
 
@@ -133,9 +154,11 @@ def _grade(submitted: Inspection, rerun: _Rerun | None, expected: dict[str, dict
     if rerun is None:
         return score(submitted, expected, options, expect)
     outcome = RerunOutcome.of(rerun.run, kept=rerun.kept, submitted_problems=submitted.problems,
+                              transplanted=rerun.transplanted,
                               differences=compare_records(submitted.records, rerun.inspection.records),
                               submitted_status=score(submitted, expected, options, expect).status)
-    return replace(score(rerun.inspection, expected, options, expect), rerun=outcome)
+    return replace(score(rerun.inspection, expected, options, expect), rerun=outcome,
+                   cell_changes=list(submitted.cell_changes))
 
 
 def grade_paths(paths, *, options: GradeOptions | None = None, rerun: bool = False, timeout: float = 600,

@@ -223,6 +223,13 @@ def _rerun_lines(r: RerunOutcome | None) -> list[str]:
     lines = []
     if r.library_restored:
         lines += ["The rerun wrote into the read-only labhelpers copy; it was restored for the next submission.", ""]
+    ran = [f"The rerun ran the course's notebook with {r.bodies_taken} solution bodies taken from this file."]
+    if r.bodies_not_found:
+        ran.append(f"Not found here, so run as the student version's TODO: {', '.join(r.bodies_not_found)}.")
+    if r.cells_dropped:
+        ran.append(f"Cells added to the student version were not run: {', '.join(r.cells_dropped[:8])}"
+                   + (" ..." if len(r.cells_dropped) > 8 else "") + ".")
+    lines += _paragraph([" ".join(ran)])
     head = f"Rerun ({r.seconds} s; the submitted file had status {r.submitted_status}): "
     if not r.differences:
         return lines + [head + "same records as submitted.", ""]

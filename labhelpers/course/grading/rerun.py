@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labhelpers.course.grading.inspection import Problem
+from labhelpers.course.grading.transplant import Transplant
 from labhelpers.course.runner import run_notebook
 
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -330,14 +331,20 @@ class RerunOutcome:
     submitted_problems: list[Problem]
     differences: list[str]  # sentences: how the rerun's records differ from the submitted ones
     submitted_status: str  # the status the submitted file would have had without the rerun
+    bodies_taken: int = 0  # solution bodies taken from the submission into the course's notebook
+    bodies_not_found: list[str] = field(default_factory=list)  # course cells run with their TODO instead
+    cells_dropped: list[str] = field(default_factory=list)  # cells the learner added: not run
 
     @classmethod
     def of(cls, run: SandboxRun, *, kept: Path | None, submitted_problems: list[Problem], differences: list[str],
-           submitted_status: str) -> RerunOutcome:
+           submitted_status: str, transplanted: Transplant | None = None) -> RerunOutcome:
         return cls(seconds=run.seconds, timed_out=run.timed_out, error=run.error, stderr_tail=run.stderr_tail,
                    library_restored=run.library_restored, executed=str(kept or ""),
                    submitted_problems=list(submitted_problems), differences=differences,
-                   submitted_status=submitted_status)
+                   submitted_status=submitted_status,
+                   bodies_taken=transplanted.taken if transplanted else 0,
+                   bodies_not_found=list(transplanted.not_found) if transplanted else [],
+                   cells_dropped=list(transplanted.dropped) if transplanted else [])
 
 
 @dataclass
