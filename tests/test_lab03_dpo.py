@@ -72,8 +72,8 @@ EXERCISE_3_3 = "4cecc545"
 def _with_body(source: str, body: str) -> str:
     """The exercise cell with ``body`` between its solution markers (what the grader transplants)."""
     head, rest = source.split("### BEGIN SOLUTION\n")
-    tail = rest.split("### END SOLUTION\n")[1]
-    return f"{head}### BEGIN SOLUTION\n{body}\n### END SOLUTION\n{tail}"
+    tail = rest.split("### END SOLUTION")[1]
+    return f"{head}### BEGIN SOLUTION\n{body}\n### END SOLUTION{tail}"
 
 
 def test_exercise_3_3_is_graded_on_the_learners_run_and_plausible_wrong_answers_fail(monkeypatch):
@@ -94,6 +94,7 @@ def test_exercise_3_3_is_graded_on_the_learners_run_and_plausible_wrong_answers_
     ns["beyond_accuracy"] = {"DPO": (1.0, kl_section_4, 0.0)}
     ns.update(pref_accuracy_after=1.0, chosen_logp_dpo=0.0, pref_accuracy_dpo_sft=1.0, chosen_logp_dpo_sft=0.0)
     source = cell_source("03_dpo", EXERCISE_3_3)
+    check_source = cell_source("03_dpo", EXERCISE_3_3 + "-check")  # the course's lines after the exercise
     solution = source.split("### BEGIN SOLUTION\n")[1].split("### END SOLUTION")[0].rstrip("\n")
     bodies = {"solution": solution,
               "same beta": solution.replace("beta=LARGER_BETA", "beta=cfg.beta"),
@@ -107,6 +108,7 @@ def test_exercise_3_3_is_graded_on_the_learners_run_and_plausible_wrong_answers_
         monkeypatch.setattr(records, "_log", [])
         ns["sft_trainer"] = None  # the cell frees the DPO + SFT trainer first
         exec(compile(_with_body(source, body), f"<exercise 3.3: {name}>", "exec"), ns)
+        exec(compile(check_source, f"<exercise 3.3's check: {name}>", "exec"), ns)
         [check] = [r for r in records._log if r["name"] == "beta_experiment_direction"]
         outcome[name] = (check["passed"], check["value"], check["threshold"])
     assert outcome["solution"][0] and outcome["solution"][1] < kl_section_4 / 2, outcome
