@@ -153,6 +153,11 @@ ATTACKS = {
     "rebinds inside a function": "from labhelpers.records import record_check\n"
                                  "def f():\n    global record_check\n    record_check = None",
     "edits the package from the shell": "!sed -i 's/passed/True/' /usr/lib/labhelpers/records.py",
+    "replaces a library answer": "from labhelpers.ppo import compute_gae\ncompute_gae = lambda *a, **k: None",
+    "runs another file": "%run patch.py",
+    "loads a module by name": "import importlib\nrecords = importlib.import_module('labhelpers.records')",
+    "imports by name": "__import__('labhelpers.records').records.record_check = print",
+    "runs a cell through IPython": "get_ipython().run_cell('record_check = print')",
 }
 
 

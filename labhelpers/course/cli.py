@@ -242,9 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("paths", nargs="+", metavar="PATH", help="executed .ipynb files or folders of them (recursive)")
     grd.add_argument("--out", default="grades", help="folder for gradebook.csv, grades.json and report.md")
     grd.add_argument("--rerun", action="store_true",
-                     help="re-execute each submission in a sandbox (its own /proc, an empty HOME and temporary "
-                          "folder, the batch, --out and the instructor's checkout hidden, no network, an "
-                          "unprivileged user, memory and process caps) and grade that; this RUNS THE SUBMITTED "
+                     help="run the course's notebook of each submission's lab (labs/, or LABS_DIR) with only the "
+                          "submission's solution bodies in it, in a sandbox (its own /proc, an empty HOME and "
+                          "temporary folder, the batch, --out and the instructor's checkout hidden, no network, an "
+                          "unprivileged user, memory and process caps), and grade that; this RUNS THE LEARNERS' "
                           "CODE, and refuses where a protection cannot be set up (it needs root and unshare)")
     grd.add_argument("--unsafe-rerun", action="store_true",
                      help="--rerun even where a protection of the sandbox cannot be set up (the summary and "

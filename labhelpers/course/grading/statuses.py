@@ -25,7 +25,7 @@ _ALL = (
            "records by hand, or runs code the grader cannot read (exec, eval)",
            "A cell changes how results are recorded, so the records cannot be trusted.", earns_points=False,
            needs_human=True),
-    Status("instructor_solution", "every exercise body is the course's own solution, character for character",
+    Status("instructor_solution", "every exercise body is the course's own solution (comments and blank lines aside)",
            "The exercises hold the course's own solutions rather than your work.", earns_points=False,
            needs_human=True),
     Status("duplicate", "another file is a submission of the same id for the same lab (every such row gets it)",
