@@ -158,6 +158,17 @@ def test_canvas_leaves_a_duplicate_empty_and_says_why(tmp_path, recs):
         ["mia", "", f"duplicate: 2 files for {LAB}, an instructor decides"]]
 
 
+def test_canvas_grades_the_readable_file_beside_an_unreadable_one(tmp_path, recs):
+    """Before: one unreadable and one readable file of an id emptied the cell as a 'duplicate' that no row was."""
+    root = tmp_path / "class"
+    write(root, f"mia_{LAB}.ipynb", craft(recs()))
+    write(root, f"mia_{LAB} (1).ipynb", b"")
+    out = tmp_path / "g"
+    statuses = sorted(g.status for g in grade([root], out, exports=["canvas"]))
+    assert statuses == ["complete", "invalid_file"]
+    assert csv_rows(out / "canvas.csv") == [["SIS Login ID", LAB, "status"], ["mia", "4", ""]]
+
+
 def test_canvas_leaves_every_status_that_needs_a_human_empty(tmp_path, recs):
     root = tmp_path / "class"
     write(root, f"ann_{LAB}.ipynb", craft(recs()))

@@ -347,6 +347,8 @@ def _canvas_cells(grades: list[Grade]) -> tuple[dict[str, dict[str, str]], dict[
     why: dict[str, list[str]] = {}
     for (sid, lab), group in sorted(graded.items()):
         cells = table.setdefault(sid, {})
+        # an unreadable file beside a readable one is no second submission (mark_duplicates agrees)
+        group = [g for g in group if g.status != "invalid_file"] or group
         if len(group) > 1:
             cells[lab] = ""
             why.setdefault(sid, []).append(f"duplicate: {len(group)} files for {lab}, an instructor decides")
