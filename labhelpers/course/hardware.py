@@ -61,8 +61,9 @@ WORKLOADS = {
     "01_instruction_tuning": Workload(2 * 400 * 8 * 512, 0, "facebook/opt-350m", other_minutes=2),
     # 500 steps × 8 pairs × 2 answers × 512; 5 evaluations of 400 pairs; scoring before/after
     "02_reward_modeling": Workload(500 * 8 * 2 * 512, 7 * 400 * 2 * 512, "gpt2", other_minutes=1),
-    # two DPO runs of 250 steps × 8 pairs × 2 × 512; the reference's precomputed pass; 3 models × 200 generations
-    "03_dpo": Workload(2 * 250 * 8 * 2 * 512, 2 * 2000 * 2 * 512, "gpt2", other_minutes=3),
+    # three DPO runs (β, β + SFT, exercise 3.3's larger β) of 250 steps × 8 pairs × 2 × 512; the reference's
+    # precomputed pass for each; 3 models × 200 generations, and exercise 3.3's model measured twice
+    "03_dpo": Workload(3 * 250 * 8 * 2 * 512, 3 * 2000 * 2 * 512, "gpt2", other_minutes=4),
     # two PPO runs of 120 steps × 64 rollouts × 24 tokens × 4 epochs, GRPO 150 steps; generation of 16 tokens a step
     "04_ppo_rlhf": Workload(2 * 120 * 64 * 24 * 4 + 150 * 32 * 20, 2 * 120 * 64 * 24 * 2, "lvwerra/gpt2-imdb",
                             other_minutes=6),
