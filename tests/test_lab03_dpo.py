@@ -111,7 +111,9 @@ def test_exercise_3_3_is_graded_on_the_learners_run_and_plausible_wrong_answers_
         exec(compile(check_source, f"<exercise 3.3's check: {name}>", "exec"), ns)
         [check] = [r for r in records._log if r["name"] == "beta_experiment_direction"]
         outcome[name] = (check["passed"], check["value"], check["threshold"])
-    assert outcome["solution"][0] and outcome["solution"][1] < kl_section_4 / 2, outcome
+    # how far the larger β stays below depends on the versions (tiny, these cells alone: 15.6 against 61.8 nats at
+    # the pinned ones, 2.24 against 2.46 at the lowest lane's); the direction, by a margin, holds at both
+    assert outcome["solution"][0] and outcome["solution"][1] < 0.95 * kl_section_4, outcome
     assert not outcome["same beta"][0] and outcome["same beta"][1] == pytest.approx(kl_section_4, abs=1e-3), outcome
     # the untrained policy is the reference itself (KL 0, below the threshold): only the check of the run fails it
     passed, value, threshold = outcome["untrained, KL typed"]
