@@ -104,20 +104,19 @@ class LabHardware:
 
 
 HARDWARE: dict[str, LabHardware] = {
-    "01_instruction_tuning": LabHardware(Figure(24.9, 24.9, "s", True, _TINY_HOW), _t4("01_instruction_tuning"),
+    "01_instruction_tuning": LabHardware(Figure(29.2, 29.2, "s", True, _TINY_HOW), _t4("01_instruction_tuning"),
                                          Figure(9.9, 9.9, "GiB", False, _H200_LOGITS_HOW)),
-    "02_reward_modeling": LabHardware(Figure(22.1, 22.1, "s", True, _TINY_HOW), _t4("02_reward_modeling"),
+    "02_reward_modeling": LabHardware(Figure(22.0, 22.0, "s", True, _TINY_HOW), _t4("02_reward_modeling"),
                                       Figure(8.3, 8.3, "GiB", True, _H200_HOW)),
-    "03_dpo": LabHardware(Figure(20.2, 20.2, "s", True, _TINY_HOW), _t4("03_dpo"),
+    "03_dpo": LabHardware(Figure(26.2, 26.2, "s", True, _TINY_HOW), _t4("03_dpo"),
                           Figure(13.1, 13.1, "GiB", False, _H200_LOGITS_HOW)),
-    "04_ppo_rlhf": LabHardware(Figure(30.2, 30.2, "s", True, _TINY_HOW), _t4("04_ppo_rlhf"),
+    "04_ppo_rlhf": LabHardware(Figure(31.2, 31.2, "s", True, _TINY_HOW), _t4("04_ppo_rlhf"),
                                Figure(4.5, 4.5, "GiB", True, _H200_HOW + "; the PPO part only")),
     "05_generation_parameters": LabHardware(
-        Figure(8.8, 8.8, "s", True, _TINY_HOW), _t4("05_generation_parameters"),
+        Figure(11.8, 11.8, "s", True, _TINY_HOW), _t4("05_generation_parameters"),
         Figure(1, 1, "GiB", False, "gpt2's 124M fp32 weights (0.5 GB) plus the CUDA context and activations")),
     "06_scaling_up": LabHardware(
-        Figure(58.7, 58.7, "s", True, "one headless run on a 2-core CPU shared with a CI run, kernel start and the "
-                                      "two launched runs included (labhelpers run 06 --profile tiny)"),
+        Figure(67.1, 67.1, "s", True, _TINY_HOW + "; the two launched runs included"),
         _t4("06_scaling_up"),
         Figure(6, 6, "GiB", False, "QLoRA: a 4-bit base (0.5 byte per parameter), fp16 LoRA weights with their "
                                    "gradients and AdamW states, and activations of 8 × 512 tokens; not yet measured "
