@@ -139,12 +139,13 @@ def is_right(name: str, given: Any, correct: Any = None) -> bool:
     return answer_key(question, given) in accepted_keys(question, _normalise(name, question, correct))
 
 
-def check(name: str, answer: Any, *, correct: Any = None, **figures: Any) -> bool:
+def check(name: str, answer: Any, *, correct: Any = None, **figures: Any) -> None:
     """Score ``answer`` to question ``name``, record the check ``quiz_<name>``, show the explanation.
 
     ``answer=None`` (not answered yet) records a failed check without the explanation. ``correct`` overrides
     the stored answer (for a prediction about the lab's own run); ``figures`` fill the explanation's
-    placeholders. Returns whether the answer is right (:func:`is_right`).
+    placeholders. Returns nothing, so that a quiz cell, which ends with this call, echoes no ``Out: True``; the
+    record says whether the answer is right, as :func:`is_right` does.
 
     The record's ``value`` is the normalised answer given. Its ``threshold`` is ``correct`` for a question about
     the run (the measured answer, compared with ``==``), and empty for a stored question: the record never holds
@@ -163,13 +164,13 @@ def check(name: str, answer: Any, *, correct: Any = None, **figures: Any) -> boo
     if answer is None:
         record_check(f"quiz_{name}", False,
                      message=f"not answered yet: set {variable} (it is None) and run the cell again")
-        return False
+        return
     given = _normalise(name, question, answer)
     passed = is_right(name, given, right)
-    record_check(f"quiz_{name}", passed, value=given, threshold=right, direction="==" if right is not None and question.choices else None,
+    record_check(f"quiz_{name}", passed, value=given, threshold=right,
+                 direction="==" if right is not None and question.choices else None,
                  message="right" if passed else "not quite: the explanation below says why")
     _show(text)
-    return passed
 
 
 def _show(text: str) -> None:

@@ -30,7 +30,7 @@ def log(monkeypatch):
 
 
 def test_a_right_choice_passes_and_explains(log, capsys):
-    assert quiz.check("02_reward_offset", " (C) ") is True
+    assert quiz.check("02_reward_offset", " (C) ") is None, "a quiz cell ends with the call: nothing to echo"
     [rec] = log
     assert (rec["name"], rec["passed"], rec["value"], rec["threshold"]) == ("quiz_02_reward_offset", True, "c", None)
     assert "points" not in rec, "a quiz is worth what the grader's table says (quiz_*), not what the record says"
@@ -38,9 +38,9 @@ def test_a_right_choice_passes_and_explains(log, capsys):
 
 
 def test_a_wrong_answer_fails_shows_the_explanation_and_the_record_keeps_no_answer(log, capsys):
-    assert quiz.check("02_tie_loss", 0.5) is False
-    assert quiz.check("02_reward_offset", "a") is False
-    assert quiz.check("02_tie_loss", 0.69) is True  # within the tolerance of log 2
+    quiz.check("02_tie_loss", 0.5)
+    quiz.check("02_reward_offset", "a")
+    quiz.check("02_tie_loss", 0.69)  # within the tolerance of log 2
     assert [r["passed"] for r in log] == [False, False, True]
     out = capsys.readouterr().out
     assert out.count("Why:") == 3, "the explanation follows every answer, right or wrong"
@@ -53,8 +53,8 @@ def test_a_wrong_answer_fails_shows_the_explanation_and_the_record_keeps_no_answ
 def test_is_right_decides_a_recorded_check_as_check_does(log):
     for name, answer in (("02_tie_loss", 0.7), ("02_tie_loss", 0.8), ("03_z_cancels", "b"), ("03_z_cancels", "a"),
                          ("06_lora_parameters", 14336), ("06_lora_parameters", 14337), ("03_models", 2.0)):
-        passed = quiz.check(name, answer)
-        assert quiz.is_right(name, log[-1]["value"]) is passed, (name, answer)
+        quiz.check(name, answer)
+        assert quiz.is_right(name, log[-1]["value"]) is log[-1]["passed"], (name, answer)
     assert quiz.is_right("03_z_cancels", None) is False and quiz.is_right("03_z_cancels", 3) is False
     assert quiz.is_right("02_tie_loss", float("nan")) is False and quiz.is_right("02_tie_loss", "0.69") is False
     assert quiz.is_right("01_predict_prompt_loss", "b", correct="b") is True
@@ -173,8 +173,9 @@ def test_bad_answers_get_one_clear_error(log, name, answer, expected):
 
 
 def test_a_prediction_is_scored_against_the_run(log, capsys):
-    assert quiz.check("01_predict_prompt_loss", "b", correct="b", masked=3.21, unmasked=1.5) is True
-    assert quiz.check("01_predict_prompt_loss", "b", correct="a", masked=1.0, unmasked=2.0) is False
+    quiz.check("01_predict_prompt_loss", "b", correct="b", masked=3.21, unmasked=1.5)
+    quiz.check("01_predict_prompt_loss", "b", correct="a", masked=1.0, unmasked=2.0)
+    assert [r["passed"] for r in log] == [True, False]
     assert "3.21" in capsys.readouterr().out
 
 
