@@ -87,3 +87,88 @@ def draw_pipeline(highlight: str | None = None):
     ax.set_title("The post-training pipeline: which lab builds which stage", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# The course as a table: what each lab adds, and the order to take the labs in
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabRole:
+    title: str  # the lab's short name, as lab 00's table shows it
+    adds: str  # what the lab adds to the pipeline
+    idea: str  # the idea to take away
+    after: str | None = None  # a lab this one may follow at any point (None: it is taken in its numbered place)
+
+
+LAB_ROLES: dict[str, LabRole] = {
+    "01_instruction_tuning": LabRole(
+        "Instruction tuning", "a model that answers in a fixed prompt format",
+        "train on the answer only (instruction masking): labels `-100` on the prompt"),
+    "02_reward_modeling": LabRole(
+        "Reward modeling", "a scalar score for any prompt + answer",
+        r"the Bradley–Terry loss $-\log\sigma(r_c - r_r)$ sees only reward differences"),
+    "03_dpo": LabRole(
+        "DPO", "preference tuning without a reward model",
+        r"the optimum of $\mathbb{E}[r] - \beta\,\mathrm{KL}$ turns the reward into "
+        r"$\beta\log\frac{\pi}{\pi_{\text{ref}}}$"),
+    "04_ppo_rlhf": LabRole(
+        "RLHF with PPO", "preference tuning by sampling and scoring",
+        "policy gradients with a KL penalty per token; without it, reward hacking"),
+    "05_generation_parameters": LabRole(
+        "Generation parameters", "control over how any model writes",
+        "temperature, top-k, top-p and beams reshape or search the same distribution", after="01_instruction_tuning"),
+    "06_scaling_up": LabRole(
+        "Scaling up", "SFT at scale: chat templates, LoRA, QLoRA, several GPUs",
+        "LoRA trains $r(d_\\text{in}+d_\\text{out})$ numbers per layer on a frozen (even 4-bit) base; bytes "
+        "per parameter decide what fits"),
+}
+
+
+def course_labs() -> list[str]:
+    """Every lab of the installed course but the overview, in numbered order (from ``config.lab_names()``)."""
+    from .config import OVERVIEW_LAB, lab_names
+
+    return [name for name in lab_names() if name != OVERVIEW_LAB]
+
+
+def lab_role(stem: str) -> LabRole:
+    """The lab's row of the course table; a lab with no entry in :data:`LAB_ROLES` still gets one, from its name."""
+    return LAB_ROLES.get(stem) or LabRole(stem.split("_", 1)[1].replace("_", " ").capitalize(), "see the lab", "")
+
+
+def _number(stem: str) -> str:
+    return stem.split("_", 1)[0]
+
+
+def course_order() -> str:
+    """The order to take the labs in, e.g. ``01 → 02 → 03 → 04 → 06, with 05 at any point after 01``."""
+    labs = course_labs()
+    line = " → ".join(f"**{_number(s)}**" for s in labs if lab_role(s).after is None)
+    flexible = [f"**{_number(s)}** at any point after {_number(lab_role(s).after)}" for s in labs if lab_role(s).after]
+    return line + (", with " + " and ".join(flexible) if flexible else "")
+
+
+def course_table(here: str | None = None) -> str:
+    """Markdown: a row for every lab of the course (what it adds, the idea to take away), then the order.
+
+    ``here`` (a lab stem) marks that lab's row. Lab 00 and every closing that lists the course print this, so a
+    new lab appears in them by existing in the package."""
+    rows = ["| lab | adds to the pipeline | the idea to take away |", "|---|---|---|"]
+    for stem in course_labs():
+        role = lab_role(stem)
+        name = f"[{_number(stem)} {role.title}]({stem}.ipynb)"
+        rows.append(f"| {'**you are here:** ' if stem == here else ''}{name} | {role.adds} | {role.idea} |")
+    return "\n".join(rows) + f"\n\nThe order to take them: {course_order()}."
+
+
+def show_course(here: str | None = None) -> None:
+    """Display :func:`course_table` (rendered Markdown in a notebook, plain text elsewhere); returns nothing."""
+    from IPython import get_ipython
+    from IPython.display import Markdown, display
+
+    if get_ipython() is None:  # a script: the Markdown source reads well enough
+        print(course_table(here))
+    else:
+        display(Markdown(course_table(here)))
