@@ -118,7 +118,7 @@ class InstructionTuningConfig(LabConfig):
         "common": {"seed": 42, "response_template": "### Response:"},
         "tiny": {"model_name": "zoo:tiny-opt", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
                  "max_steps": 150, "batch_size": 16, "learning_rate": 3e-3, "max_length": 128,
-                 "max_new_tokens": 24, "min_bleu_gain": 20, "cpu_threads": 1},
+                 "max_new_tokens": 24, "min_bleu_gain": 15, "cpu_threads": 1},
         # real code answers are long and varied: 400 steps of opt-350m gain fewer BLEU points than the tiny
         # model gains on its short synthetic tasks
         "full": {"model_name": "facebook/opt-350m", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,

@@ -81,29 +81,62 @@ _INPUT_TASKS = {
     "Write the letters twice.": lambda xs: spaced(xs + xs),
     "Write the first and the last letter.": lambda xs: spaced([xs[0], xs[-1]]),
 }
-_NO_INPUT_TASKS = {
-    "Write a Python function that adds two numbers.": "def add(a, b):\n    return a + b",
-    "Write a Python function that multiplies two numbers.": "def mul(a, b):\n    return a * b",
-    "Write a Python function that subtracts b from a.": "def sub(a, b):\n    return a - b",
-    "Write the alphabet from a to e.": "a b c d e",
-    "Write the alphabet from v to z.": "v w x y z",
-    "Write a loop that prints the numbers from 0 to 4.": "for i in range(5):\n    print(i)",
-}
+_OPERATIONS = {"adds": "+", "multiplies": "*", "subtracts": "-"}
+_FUNCTION_NAMES = ["add", "sub", "mul", "f", "g", "total", "combine"]
+_PARAMETERS = ["a", "b", "x", "y", "n", "s"]
+
+
+def _function_task(rng: random.Random) -> tuple[str, str]:
+    verb, op = rng.choice(list(_OPERATIONS.items()))
+    name, (a, b) = rng.choice(_FUNCTION_NAMES), rng.sample(_PARAMETERS, 2)
+    return (f"Write a Python function {name} that {verb} {a} and {b}.",
+            f"def {name}({a}, {b}):\n    return {a} {op} {b}")
+
+
+def _alphabet_task(rng: random.Random) -> tuple[str, str]:
+    size = rng.randint(3, 5)
+    start = rng.randrange(len(LETTERS) - size + 1)
+    run = LETTERS[start:start + size]
+    return f"Write the alphabet from {run[0]} to {run[-1]}.", spaced(run)
+
+
+def _loop_task(rng: random.Random) -> tuple[str, str]:
+    var, low = rng.choice(["i", "j", "k", "n"]), rng.randint(0, 4)
+    high = rng.randint(low + 2, 9)
+    return (f"Write a loop over {var} that prints the numbers from {low} to {high}.",
+            f"for {var} in range({low}, {high + 1}):\n    print({var})")
+
+
+_NO_INPUT_TASKS = {"function": _function_task, "alphabet": _alphabet_task, "loop": _loop_task}
+_NO_INPUT_WEIGHTS = (2, 1, 1)  # the function task has the most distinct questions
 
 
 def code_alpaca(n: int = 400, seed: int = 0) -> list[dict]:
-    """Instruction/input/output records whose answers a tiny model can learn and BLEU can check."""
+    """Instruction/input/output records whose answers a tiny model can learn and BLEU can check.
+
+    Every record asks a different question (instruction and input), so however the records are split, no
+    held-out question is ever trained on. About half have an input (a letter task on random letters); the others
+    are parameterised: a Python function with a drawn name, operation and parameters, a stretch of the alphabet,
+    a loop with a drawn variable and bound. Each kind follows a rule a model can apply to questions it never saw.
+    """
     rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        if rng.random() < 0.5:
-            instruction = rng.choice(list(_INPUT_TASKS))
-            letters = _letters(rng)
-            rows.append({"instruction": instruction, "input": spaced(letters),
-                         "output": _INPUT_TASKS[instruction](letters)})
-        else:
-            instruction = rng.choice(list(_NO_INPUT_TASKS))
-            rows.append({"instruction": instruction, "input": "", "output": _NO_INPUT_TASKS[instruction]})
+    rows, asked = [], set()
+    while len(rows) < n:
+        with_input = rng.random() < 0.5
+        for _ in range(1000):  # draw again within the same half until the question is a new one
+            if with_input:
+                instruction = rng.choice(list(_INPUT_TASKS))
+                letters = _letters(rng)
+                row = {"instruction": instruction, "input": spaced(letters),
+                       "output": _INPUT_TASKS[instruction](letters)}
+            else:
+                kind = rng.choices(list(_NO_INPUT_TASKS), weights=_NO_INPUT_WEIGHTS)[0]
+                instruction, output = _NO_INPUT_TASKS[kind](rng)
+                row = {"instruction": instruction, "input": "", "output": output}
+            if (row["instruction"], row["input"]) not in asked:
+                asked.add((row["instruction"], row["input"]))
+                rows.append(row)
+                break
     return rows
 
 
