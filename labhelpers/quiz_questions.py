@@ -265,10 +265,12 @@ QUESTIONS = {
             '47bdb57ed2a9409ebf3473e6713199804e594ee47af9c190a5ecc83b8dc00b96',
         ),
         explanation=(
-            'RHVyaW5nIFBQTyB0aGUgc2FtcGxlcyBtdXN0IGNvbWUgZnJvbSB0aGUgcG9saWN5IGl0c2VsZiAobGFiIDA0IHNhbXBsZXMgd2l0'
-            'aCB0ZW1wZXJhdHVyZSAxLCB0b3Bfaz0wLCB0b3BfcD0xKTogaXRzIHByb2JhYmlsaXR5IHJhdGlvcyBhbmQgS0wgYXNzdW1lIGl0'
-            'LiBBIGhpZ2hlciB0ZW1wZXJhdHVyZSBleHBsb3JlcyBtb3JlIGJ1dCB0cmFpbnMgb24gYSBkaXN0cmlidXRpb24gdGhlIHBvbGlj'
-            'eSBkaWQgbm90IHByb2R1Y2Uu'),
+            'RHVyaW5nIFBQTyB0aGUgc2FtcGxlcyBtdXN0IGNvbWUgZnJvbSB0aGUgZGlzdHJpYnV0aW9uIHdob3NlIGxvZy1wcm9icyB0aGUg'
+            'dXBkYXRlIGNvbXB1dGVzOiBpdHMgcHJvYmFiaWxpdHkgcmF0aW9zIGFuZCBLTCBhc3N1bWUgaXQuIExhYiAwNCdzIGxvb3AgY29t'
+            'cHV0ZXMgdGhlbSBhdCB0ZW1wZXJhdHVyZSAxLCBzbyBpdCBzYW1wbGVzIHdpdGggdGVtcGVyYXR1cmUgMSwgdG9wX2s9MCwgdG9w'
+            'X3A9MS4gU2FtcGxpbmcgaXQgaG90dGVyIHdvdWxkIHRyYWluIG9uIGEgZGlzdHJpYnV0aW9uIHRoZSBwb2xpY3kgZGlkIG5vdCBw'
+            'cm9kdWNlOyBUUkwncyBHUlBPIGFuZCBSTE9PIGluc3RlYWQgY29tcHV0ZSB0aGVpciBsb2ctcHJvYnMgYXQgdGhlaXIgc2FtcGxp'
+            'bmcgdGVtcGVyYXR1cmUu'),
     ),
     '06_generation_prompt': dict(
         choices='abc', tolerance=0.0, salt='688364909ee0075b',

@@ -92,3 +92,23 @@ def test_a_new_lab_appears_in_the_table_and_the_order_without_an_edit(monkeypatc
     assert set(LINK.findall(table)) == set(labs) - {OVERVIEW_LAB}
     assert "[07 Tool use](07_tool_use.ipynb)" in table and "**07**" in pipeline.course_order()
     assert table.count("you are here") == 1
+
+
+def test_lab_05_says_where_the_temperature_bias_comes_from_and_trl_does_what_it_says():
+    """Issue 25, item 7: sampling at another temperature biases the update only when the log-probs are computed at
+    a different one. TRL's GRPO and RLOO divide the logits by their sampling temperature before the log-probs
+    (``add_fused_lm_head(..., temperature=self.temperature)`` now, ``logits / self.temperature`` in older releases)."""
+    import inspect
+
+    import trl
+
+    cells = json.loads((LABS / "05_generation_parameters.ipynb").read_text(encoding="utf-8"))["cells"]
+    (note,) = ["".join(c["source"]) for c in cells if c.get("id") == "dc9057ff"]
+    assert "only when the two differ" in note and "trl/trainer/grpo_trainer.py" in note, note[:300]
+    scaled = re.compile(r"temperature=self\.temperature|/\s*\(?self\.(args\.)?temperature|/=\s*\(?(self\.)?args\.temperature")
+    for name in ("GRPOTrainer", "RLOOTrainer"):
+        trainer = getattr(trl, name, None)
+        if trainer is None:
+            continue
+        source = inspect.getsource(inspect.getmodule(trainer))
+        assert "temperature" in source and scaled.search(source), f"{name} no longer scales its logits by temperature"
