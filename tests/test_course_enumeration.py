@@ -112,3 +112,23 @@ def test_lab_05_says_where_the_temperature_bias_comes_from_and_trl_does_what_it_
             continue
         source = inspect.getsource(inspect.getmodule(trainer))
         assert "temperature" in source and scaled.search(source), f"{name} no longer scales its logits by temperature"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", sorted(LISTINGS))
+def test_labs_00_and_05_echo_nothing_draw_no_empty_figure_and_every_check_shows_a_value(stem, executed_lab):
+    """Issue 25, item 8: no echoed return value (an ``Out[n]:``), no empty figure, a summary of values, not names
+    or ``None``; and the course table is printed where the listing asks for it."""
+    run = executed_lab(stem[:2])
+    assert run.error is None, run.error
+    cells = json.loads(open(run.output, encoding="utf-8").read())["cells"]
+    outputs = [(c.get("id"), o) for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    echoed = [cid for cid, o in outputs if o["output_type"] == "execute_result"]
+    assert not echoed, f"{stem}: cells {echoed} echo a return value"
+    plain = ["".join(o.get("data", {}).get("text/plain", o.get("text", ""))) for _, o in outputs]
+    assert not [t for t in plain if "with 0 Axes" in t], f"{stem} draws an empty figure"
+    valueless = [r["name"] for r in run.records if r["kind"] == "check" and r.get("value") is None]
+    assert not valueless, f"{stem}'s summary shows no value for {valueless}"
+    tables = [o for _, o in outputs if "[06 Scaling up](06_scaling_up.ipynb)" in "".join(o.get("data", {}).get(
+        "text/markdown", ""))]
+    assert len(tables) == 1, f"{stem} prints the course table {len(tables)} times"
