@@ -244,6 +244,7 @@ def _pretrain_lm(model, tokenizer, recipe: ZooRecipe, texts: list[str]) -> list[
     for text in texts:
         ids += tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     n_blocks = len(ids) // recipe.block_size
+    model.loss_type = "ForCausalLM"  # GPT-2's class leaves it None, and transformers then warns on every build
     blocks = torch.tensor(ids[: n_blocks * recipe.block_size]).view(n_blocks, recipe.block_size)
     return _train_loop(model, recipe, lambda g: {"input_ids": (b := blocks[torch.randint(n_blocks, (recipe.batch_size,), generator=g)]), "labels": b})
 
