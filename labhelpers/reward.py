@@ -32,15 +32,17 @@ def format_text(prompt: str, response: str) -> str:
     return dialogue_text(prompt, response)
 
 
-def encode(tokenizer, prompt: str, response: str, format_fn: Callable[[str, str], str] = format_text) -> list[int]:
+def encode(tokenizer, prompt: str, response: str, format_fn: Callable[[str, str], str] = format_text, *,
+           verbose: bool = True) -> list[int]:
     """Token ids of ``format_fn(prompt, response)`` followed by one end-of-text token.
 
     The reward is read from the last token, so ending every text with the same marker gives the model one
-    fixed place that has seen the whole text (``RewardTrainer`` appends it to text datasets too).
+    fixed place that has seen the whole text (``RewardTrainer`` appends it to text datasets too). ``verbose=False``
+    spares transformers' warning that a text is longer than the model takes, for a caller that measures lengths.
     """
     if tokenizer.eos_token_id is None:
         raise ValueError("The tokenizer has no eos token; set tokenizer.eos_token before encoding texts.")
-    return list(tokenizer(format_fn(prompt, response))["input_ids"]) + [tokenizer.eos_token_id]
+    return list(tokenizer(format_fn(prompt, response), verbose=verbose)["input_ids"]) + [tokenizer.eos_token_id]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -126,7 +128,10 @@ def clean_pairs(ds, tokenizer, max_length: int | None, *,
         if chosen == rejected:
             return "identical"
         if max_length is not None:
-            longest = max(len(encode(tokenizer, row["prompt"], row[c], format_fn)) for c in ("chosen", "rejected"))
+            # measured only: a pair over max_length is dropped and counted, so transformers' warning that a text
+            # is longer than the model takes would tell the learner nothing the report does not
+            longest = max(len(encode(tokenizer, row["prompt"], row[c], format_fn, verbose=False))
+                          for c in ("chosen", "rejected"))
             if longest > max_length:
                 return "too_long"
         return ""
