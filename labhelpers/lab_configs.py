@@ -261,7 +261,7 @@ class ScalingUpConfig(LabConfig):
         "tiny": {"model_name": "zoo:tiny-qwen2", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
                  "system_prompt": "Answer briefly.",
                  "max_steps": 100, "batch_size": 16, "learning_rate": 3e-3, "lora_learning_rate": 1e-2, "lora_r": 8,
-                 "lora_alpha": 16, "max_length": 128, "max_new_tokens": 24, "min_bleu_gain": 20,
+                 "lora_alpha": 16, "max_length": 128, "max_new_tokens": 24, "min_bleu_gain": 10,
                  "full_ft_baseline": True, "qlora": False, "memory_probe_hidden": 1024, "script_steps": 12,
                  "cpu_threads": 1},
         # no full fine-tuning baseline: 16 bytes per parameter plus activations crowd a T4
