@@ -169,8 +169,9 @@ def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
     therefore ranks about half of the pairs right, and a trained one must read the prompt to do better.
     """
     rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
+    rows: list[dict] = []
+    seen: set[tuple[str, str, str]] = set()
+    while len(rows) < n:  # each pair once: a repeated pair could land on both sides of a train/test split
         kind = rng.choices(PAIR_KINDS, weights=(3, 3, 2))[0]
         noun = rng.choice(FILM_NOUNS)
         if kind == "topic":
@@ -195,7 +196,10 @@ def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
             others = [t for t in _INPUT_TASKS if _INPUT_TASKS[t](letters) != right]
             wrong = _INPUT_TASKS[rng.choice(others)](letters)
             row = {"prompt": question, "chosen": f"The answer is {right} .", "rejected": f"The answer is {wrong} ."}
-        rows.append(row)
+        key = (row["prompt"], row["chosen"], row["rejected"])
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
     return rows
 
 
