@@ -104,19 +104,19 @@ class LabHardware:
 
 
 HARDWARE: dict[str, LabHardware] = {
-    "01_instruction_tuning": LabHardware(Figure(29.2, 29.2, "s", True, _TINY_HOW), _t4("01_instruction_tuning"),
+    "01_instruction_tuning": LabHardware(Figure(26.9, 26.9, "s", True, _TINY_HOW), _t4("01_instruction_tuning"),
                                          Figure(9.9, 9.9, "GiB", False, _H200_LOGITS_HOW)),
-    "02_reward_modeling": LabHardware(Figure(22.0, 22.0, "s", True, _TINY_HOW), _t4("02_reward_modeling"),
+    "02_reward_modeling": LabHardware(Figure(20.1, 20.1, "s", True, _TINY_HOW), _t4("02_reward_modeling"),
                                       Figure(8.3, 8.3, "GiB", True, _H200_HOW)),
-    "03_dpo": LabHardware(Figure(26.2, 26.2, "s", True, _TINY_HOW), _t4("03_dpo"),
+    "03_dpo": LabHardware(Figure(22.9, 22.9, "s", True, _TINY_HOW), _t4("03_dpo"),
                           Figure(13.1, 13.1, "GiB", False, _H200_LOGITS_HOW)),
-    "04_ppo_rlhf": LabHardware(Figure(31.2, 31.2, "s", True, _TINY_HOW), _t4("04_ppo_rlhf"),
+    "04_ppo_rlhf": LabHardware(Figure(28.5, 28.5, "s", True, _TINY_HOW), _t4("04_ppo_rlhf"),
                                Figure(4.5, 4.5, "GiB", True, _H200_HOW + "; the PPO part only")),
     "05_generation_parameters": LabHardware(
-        Figure(11.8, 11.8, "s", True, _TINY_HOW), _t4("05_generation_parameters"),
+        Figure(10.9, 10.9, "s", True, _TINY_HOW), _t4("05_generation_parameters"),
         Figure(1, 1, "GiB", False, "gpt2's 124M fp32 weights (0.5 GB) plus the CUDA context and activations")),
     "06_scaling_up": LabHardware(
-        Figure(67.1, 67.1, "s", True, _TINY_HOW + "; the two launched runs included"),
+        Figure(64.3, 64.3, "s", True, _TINY_HOW + "; the two launched runs included"),
         _t4("06_scaling_up"),
         Figure(6, 6, "GiB", False, "QLoRA: a 4-bit base (0.5 byte per parameter), fp16 LoRA weights with their "
                                    "gradients and AdamW states, and activations of 8 × 512 tokens; not yet measured "
