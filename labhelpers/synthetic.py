@@ -107,8 +107,67 @@ def _loop_task(rng: random.Random) -> tuple[str, str]:
             f"for {var} in range({low}, {high + 1}):\n    print({var})")
 
 
-_NO_INPUT_TASKS = {"function": _function_task, "alphabet": _alphabet_task, "loop": _loop_task}
-_NO_INPUT_WEIGHTS = (2, 1, 1)  # the function task has the most distinct questions
+_TONES = {"good": POSITIVE_WORDS, "bad": NEGATIVE_WORDS}
+
+
+def review_request(noun: str, tone: str | None = None, word: str | None = None) -> str:
+    """The request for a one-line review that labs 01, 03 and 04 ask; lab 01 also names a tone (``"good"`` or
+    ``"bad"``) or a word the line must use."""
+    if tone is not None and tone not in _TONES:
+        raise ValueError(f"Unknown tone {tone!r}; choose one of {sorted(_TONES)}.")
+    if tone is not None and word is not None:
+        raise ValueError("Name a tone or a word, not both.")
+    if tone is not None:
+        return f"Write one line about the {noun}, in a {tone} tone."
+    if word is not None:
+        return f"Write one line about the {noun}, using the word {word}."
+    return f"Write one line about the {noun}."
+
+
+def _review_task(rng: random.Random) -> tuple[str, str]:
+    # 10 nouns give only 10 plain questions and every question is asked once, so most review questions name the
+    # tone (20 more) or a word to use (200 more); the answer is two adjectives of one tone, the named word first
+    noun, tone = rng.choice(FILM_NOUNS), rng.choice(list(_TONES))
+    first, second = rng.sample(_TONES[tone], 2)
+    form = rng.choice(["plain", "tone", "word"])
+    request = review_request(noun, tone=tone if form == "tone" else None, word=first if form == "word" else None)
+    return request, f"the {noun} was {first} and {second} ."
+
+
+_NO_INPUT_TASKS = {"function": _function_task, "alphabet": _alphabet_task, "loop": _loop_task,
+                   "review": _review_task}
+# the function task has the most distinct questions; reviews are about 1/5 of all rows
+_NO_INPUT_WEIGHTS = (3, 1, 1, 3)
+
+
+_LETTER_KINDS = {"Reverse the letters.": "reverse", "Sort the letters in alphabetical order.": "sort",
+                 "Write the letters twice.": "twice", "Write the first and the last letter.": "first and last"}
+CODE_ALPACA_KINDS = ("function", "loop", "alphabet", "review", *_LETTER_KINDS.values())
+
+
+def task_kind(instruction: str, input: str = "") -> str:
+    """The kind of a :func:`code_alpaca` question: one of ``CODE_ALPACA_KINDS``, or ``"other"`` for a record from
+    elsewhere (a real dataset)."""
+    if input.strip():
+        return _LETTER_KINDS.get(instruction, "other")
+    for kind, start in (("function", "Write a Python function "), ("loop", "Write a loop over "),
+                        ("alphabet", "Write the alphabet from "), ("review", "Write one line about the ")):
+        if instruction.startswith(start):
+            return kind
+    return "other"
+
+
+def follows_review_request(instruction: str, answer: str) -> bool:
+    """Whether ``answer`` is a right answer to a review request: a well-formed line about the noun asked for
+    (:func:`judge_review`), both adjectives of one tone, and the tone asked for when the request names one."""
+    if not judge_review(instruction, answer)["on_topic"]:
+        return False
+    adjectives = answer.split()[3::2]  # "the <noun> was <adj> and <adj> ."
+    tones = {tone for tone, words in _TONES.items() if set(adjectives) <= set(words)}
+    tone = re.search(r"in a (\w+) tone", instruction)
+    word = re.search(r"using the word (\w+)", instruction)
+    return (len(set(adjectives)) == 2 and bool(tones) and (tone is None or tone.group(1) in tones)
+            and (word is None or word.group(1) in adjectives))
 
 
 def code_alpaca(n: int = 400, seed: int = 0) -> list[dict]:
@@ -117,7 +176,10 @@ def code_alpaca(n: int = 400, seed: int = 0) -> list[dict]:
     Every record asks a different question (instruction and input), so however the records are split, no
     held-out question is ever trained on. About half have an input (a letter task on random letters); the others
     are parameterised: a Python function with a drawn name, operation and parameters, a stretch of the alphabet,
-    a loop with a drawn variable and bound. Each kind follows a rule a model can apply to questions it never saw.
+    a loop with a drawn variable and bound, a one-line review of a film noun (:func:`review_request`: plain, or
+    naming a tone or a word to use; the answer ``"the <noun> was <adj> and <adj> ."`` has two adjectives of one tone). Each kind
+    follows a rule a model can apply to questions it never saw; a review has many right answers
+    (:func:`follows_review_request` says whether one is).
     """
     rng = random.Random(seed)
     rows, asked = [], set()
@@ -207,10 +269,6 @@ def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
 # Lab 03: trl-lib/ultrafeedback_binarized schema -- chosen and rejected conversations (user prompt, assistant
 # answer), score_chosen, score_rejected; or plain text (prompt, chosen, rejected) with style="text".
 # --------------------------------------------------------------------------------------------------
-def review_request(noun: str) -> str:
-    return f"Write one line about the {noun}."
-
-
 def preferences(n: int = 400, seed: int = 0, style: str = "messages") -> list[dict]:
     """Requests for a one-line review; the chosen answer is positive, the rejected one negative.
 
