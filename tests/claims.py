@@ -41,7 +41,9 @@ _CHANGE = (r"ris(?:e|es|en|ing)|rose|fall(?:s|en|ing)?|fell|improv(?:e|es|ed|ing
            r"went (?:up|down)|doubl(?:e|es|ed)|halv(?:e|es|ed)|outperform(?:s|ed)?|succeed(?:s|ed)?|"
            r"fail(?:s|ed)?|degrad(?:e|es|ed)|diverg(?:e|es|ed)|overfit(?:s|ted)?|memoris(?:e|es|ed)|"
            r"generalis(?:e|es|ed)|scor(?:e|es|ed)|pass(?:es|ed)?|stops?|stopped|match(?:es|ed)|"
-           r"emit(?:s|ted)?|writes|wrote|answer(?:s|ed)|hack(?:s|ed)")
+           r"emit(?:s|ted)?|writes|wrote|answer(?:s|ed)|hack(?:s|ed)|taught|teach(?:es)?|gave|giv(?:e|es)|got|gets?|"
+           r"ran|equall?(?:ed|s)|agree(?:s|d)?|became|becomes|kept|keeps|show(?:s|ed|n)|mov(?:e|es|ed)|"
+           r"chang(?:e|es|ed)|differ(?:s|ed)?|found|finds|made|makes")
 _PATTERNS = [
     rf"\b(?:{_CHANGE})\b",
     r"\b(?:higher|lower|better|worse|larger|smaller|faster|slower|more|less|fewer|closer|further)\b",
@@ -221,6 +223,9 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('01_instruction_tuning', '`SFTTrainer` fine-tuned the model;'): C(results=('bleu_before', 'bleu_after', 'exact_match_before', 'exact_match_after'), printed='Held-out BLEU'),
     ('01_instruction_tuning', 'Training lowered the held-out'): C(checks=('response_loss_falls', 'unmasked_run_learns_the_prompts')),
     ('01_instruction_tuning', 'Every result and check of this'): C(printed='show_summary'),
+    ('01_instruction_tuning', 'Records became training texts'): C(checks='formatting_matches_reference'),
+    ('01_instruction_tuning', '`CompletionOnlyCollator` finds'): C(checks='masking_ways_agree'),
+    ('01_instruction_tuning', 'Training on the whole text instead,'): C(checks='unmasked_run_learns_the_prompts'),
     # 02_reward_modeling
     ('02_reward_modeling', 'They are **balanced**: every'): C(results='win_rate_before'),
     ('02_reward_modeling', '`reward.clean_pairs(ds, tokenizer,'): C(checks='clean_pairs_handles_bad_pairs', results='pairs_after_cleaning'),
@@ -236,6 +241,7 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('02_reward_modeling', 'Its loss is the Bradley–Terry'): C(checks=('bt_loss_matches_library', 'bt_loss_matches_trainer')),
     ('02_reward_modeling', 'The win rate on held-out pairs'): C(checks='win_rate_is_eval_accuracy'),
     ('02_reward_modeling', 'The recorded results are below.'): C(printed='show_summary'),
+    ('02_reward_modeling', 'Under `before_first_pad` both'): C(checks='pad_eos_pitfall_shown'),
     # 03_dpo
     ('03_dpo', 'The optimum moves most of the'): C(printed="{'π_r':>6}"),
     ('03_dpo', '### 1.2 No other policy does'): C(checks='optimum_beats_other_policies'),
@@ -257,6 +263,9 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('03_dpo', "After your code, the course's"): C(checks='beta_experiment_direction'),
     ('03_dpo', 'The margin grows mostly by pushing'): C(checks=('margin_grows_mostly_by_rejected_fall', 'likelihood_displacement', 'sft_term_keeps_chosen_likely')),
     ('03_dpo', 'The records of this run:'): C(printed='show_summary'),
+    ('03_dpo', 'Small $\\beta$: the reward dominates,'): C(checks='larger_beta_less_reward_less_kl'),
+    ('03_dpo', 'The loss is the negative **log**-likelihood'): C(checks=('dpo_loss_starts_at_log_2', 'log_keeps_the_gradient_of_wrong_pairs')),
+    ('03_dpo', 'DPO is Bradley–Terry on those'): C(checks=('dpo_loss_matches_library', 'our_loss_matches_dpo_trainer')),
     # 04_ppo_rlhf
     ('04_ppo_rlhf', 'Section 3.4 writes one of its'): C(checks='ppo_step_by_hand_matches_trainer'),
     ('04_ppo_rlhf', 'Because $\\nabla \\log \\pi(a)$'): C(checks='reward_sign_sets_update_direction'),
@@ -283,6 +292,7 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('04_ppo_rlhf', 'Each PPO update climbs score'): C(checks=('reward_improves', 'kl_stays_bounded'), results='objective_first_last'),
     ('04_ppo_rlhf', 'Without the penalty the reward rose'): C(checks=('no_kl_reward_about_as_high', 'no_kl_drifts_further', 'no_kl_loses_fluency')),
     ('04_ppo_rlhf', 'The records below are what the'): C(printed='show_summary'),
+    ('04_ppo_rlhf', 'Maximum likelihood raises $\\log\\pi_\\theta(a)$'): C(checks='own_samples_likelihood_goes_nowhere'),
     # 05_generation_parameters
     ('05_generation_parameters', '### 3.1 Temperature → 0 is greedy'): C(checks='low_temperature_equals_greedy'),
     ('05_generation_parameters', 'No setting wins both: you choose'): C(checks='temperature_trades_quality_for_diversity', results='quality_diversity_by_temperature'),
@@ -290,6 +300,7 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('05_generation_parameters', '`min_new_tokens` holds the end-of-sequence'): C(checks='min_new_tokens_respected'),
     ('05_generation_parameters', 'Temperature trades certainty'): C(checks=('entropy_rises_with_temperature', 'low_temperature_equals_greedy')),
     ('05_generation_parameters', 'The records of this run:'): C(printed='show_summary'),
+    ('05_generation_parameters', 'Low temperatures give likely'): C(checks='temperature_trades_quality_for_diversity'),
     # 06_scaling_up
     ('06_scaling_up', 'In the first row both answers'): C(checks='loss_covers_only_assistant_turns'),
     ('06_scaling_up', 'We build the `SFTTrainer` of'): C(checks='loss_covers_only_assistant_turns'),
@@ -310,7 +321,10 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('06_scaling_up', 'With `{% generation %}` markers'): C(checks='loss_covers_only_assistant_turns'),
     ('06_scaling_up', 'LoRA trains $r(d_\\text{in}+d_\\text{out})$'): C(checks=('lora_count_matches_formula', 'lora_layer_matches_peft', 'merged_matches_adapter')),
     ('06_scaling_up', 'The table above shows the gap'): C(results='lora_gap_to_full', printed='On this run LoRA gained'),
-    ('06_scaling_up', 'Every result and check of this'): C(printed='show_summary'),
+    ('06_scaling_up', 'Every result and check of this'): C(printed='show_summary'),    ('06_scaling_up', 'About a third of the training'): C(printed='training conversations from'),
+    ('06_scaling_up', 'float32** (here, and on a GPU'): C(checks='merged_matches_adapter'),
+    ('06_scaling_up', '`accelerate launch` ran the same'): C(checks=('both_ranks_ran', 'ddp_matches_one_process')),
+
 }
 
 # Why a flagged sentence is not a claim about this run (the reasons GENERAL gives).
@@ -359,6 +373,11 @@ GENERAL: dict[tuple[str, str], str] = {
     ('00_overview', 'Their log-softmax is $\\log p_\\theta(\\,\\cdot'): DEF,
     ('00_overview', '`model.generate(..., do_sample=False)`'): HOW,
     ('00_overview', 'Whether a model stops there is'): NAV,
+    ('00_overview', 'Pre-training** (not in this course)'): DEF,
+    ('00_overview', 'Generation parameters**, [lab'): COURSE,
+    ('00_overview', 'Give a number.'): QUIZ,
+    ('00_overview', "Each lab's first cell gives its"): NAV,
+    ('00_overview', "Lab 01's loss, the log-ratios"): COURSE,
     # 01_instruction_tuning
     ('01_instruction_tuning', 'It is the first stage after pre-training'): COURSE,
     ('01_instruction_tuning', 'You will learn to**'): HEAD,
@@ -412,6 +431,20 @@ GENERAL: dict[tuple[str, str], str] = {
     ('01_instruction_tuning', 'With a budget this small the'): HEDGE,
     ('01_instruction_tuning', 'It matters more when prompts'): REAL,
     ('01_instruction_tuning', '[Lab 02](02_reward_modeling.ipynb)'): PIPELINE,
+    ('01_instruction_tuning', 'In this lab you fine-tune a causal'): LESSON,
+    ('01_instruction_tuning', 'train on the **response only**'): LESSON,
+    ('01_instruction_tuning', 'At test time the model gets exactly'): HOW,
+    ('01_instruction_tuning', 'Instruction masking keeps only'): DEF,
+    ('01_instruction_tuning', 'A sequence in which the template'): HOW,
+    ('01_instruction_tuning', 'Newlines are shown as `\\n`.'): HOW,
+    ('01_instruction_tuning', 'Give a number.'): QUIZ,
+    ('01_instruction_tuning', 'Write `mask_by_hand(input_ids,'): ASK,
+    ('01_instruction_tuning', 'in each row find the **last**'): ASK,
+    ('01_instruction_tuning', 'The labels decide which tokens'): DEF,
+    ('01_instruction_tuning', 'Write `masked_cross_entropy(logits,'): ASK,
+    ('01_instruction_tuning', '`return_full_text=False`, so'): SETTING,
+    ('01_instruction_tuning', '### 5.1 Do the two ways agree?'): HEAD,
+    ('01_instruction_tuning', 'Change `MAX_STEPS` or the dataset'): ASK,
     # 02_reward_modeling
     ('02_reward_modeling', 'Nobody can write that function'): REAL,
     ('02_reward_modeling', 'A **reward model** learns from'): DEF,
@@ -476,6 +509,21 @@ GENERAL: dict[tuple[str, str], str] = {
     ('02_reward_modeling', '[Lab 04](04_ppo_rlhf.ipynb) uses'): NAV,
     ('02_reward_modeling', '`compute_loss` above called the'): HOW,
     ('02_reward_modeling', 'Two shortcuts look right on a'): HOW,
+    ('02_reward_modeling', '### 1.2 Pairs that cannot teach'): HEAD,
+    ('02_reward_modeling', 'First on a handful of hand-made'): NAV,
+    ('02_reward_modeling', 'In a batch, texts are padded'): HOW,
+    ('02_reward_modeling', 'Both are padded **with eos**,'): HOW,
+    ('02_reward_modeling', '#### Under the hood: what changed'): HEAD,
+    ('02_reward_modeling', '`labhelpers.training.reward_args(cfg)`'): HOW,
+    ('02_reward_modeling', 'Only differences of rewards enter'): DEF,
+    ('02_reward_modeling', 'Compute $\\log\\sigma$ with `F.logsigmoid`:'): ASK,
+    ('02_reward_modeling', 'Give a number (in nats).'): QUIZ,
+    ('02_reward_modeling', 'You add 5 to every reward the'): QUIZ,
+    ('02_reward_modeling', 'So the check runs your function'): HOW,
+    ('02_reward_modeling', 'It compares your positions with'): HOW,
+    ('02_reward_modeling', 'Every later call of `model` in'): HYPO,
+    ('02_reward_modeling', 'Lab 04 uses an **encoder** sentiment'): SETTING,
+    ('02_reward_modeling', 'Then look for an answer that'): ASK,
     # 03_dpo
     ('03_dpo', 'DPO (Rafailov et al., 2023) reaches'): DEF,
     ('03_dpo', "In [lab 00's pipeline](00_overview.ipynb)"): PIPELINE,
@@ -545,6 +593,14 @@ GENERAL: dict[tuple[str, str], str] = {
     ('03_dpo', 'Rerun the lab with `SFT_WEIGHT'): ASK,
     ('03_dpo', 'Relate what you see to the β'): ASK,
     ('03_dpo', '[Lab 04](04_ppo_rlhf.ipynb) optimises'): NAV,
+    ('03_dpo', 'Then, for every policy $\\pi$,'): DEF,
+    ('03_dpo', 'Give a number.'): QUIZ,
+    ('03_dpo', 'Give a number (in nats).'): QUIZ,
+    ('03_dpo', 'Any change you made to the model'): HOW,
+    ('03_dpo', 'Mixed precision (`fp16`/`bf16`,'): HOW,
+    ('03_dpo', '`labhelpers.training.dpo_args`'): HOW,
+    ('03_dpo', '#### Under the hood: API changes'): HEAD,
+    ('03_dpo', '`dpo_args(run_name, loss_type,'): HOW,
     # 04_ppo_rlhf
     ('04_ppo_rlhf', 'A language model that continues'): COURSE,
     ('04_ppo_rlhf', "In [lab 00's pipeline](00_overview.ipynb)"): PIPELINE,
@@ -638,6 +694,30 @@ GENERAL: dict[tuple[str, str], str] = {
     ('04_ppo_rlhf', "TRL's GRPO and RLOO left-pad"): TRL,
     ('04_ppo_rlhf', 'Compare more than the reward'): READ,
     ('04_ppo_rlhf', 'Before running it, predict: what'): ASK,
+    ('04_ppo_rlhf', 'Subtracting a baseline $b$ (for'): DEF,
+    ('04_ppo_rlhf', '(GRPO in section 7 keeps the'): HOW,
+    ('04_ppo_rlhf', 'The policy gradient is maximum likelihood on its'): DEF,
+    ('04_ppo_rlhf', 'In expectation, where does maximising'): QUIZ,
+    ('04_ppo_rlhf', '[Lab 02 §2.1](02_reward_modeling.ipynb)'): NAV,
+    ('04_ppo_rlhf', 'Varying the length shows the'): SETTING,
+    ('04_ppo_rlhf', 'The full profile keeps reviews'): PROFILE,
+    ('04_ppo_rlhf', 'two **fluency proxies**: the'): DEF,
+    ('04_ppo_rlhf', '[Lab 05](05_generation_parameters.ipynb) shows'): NAV,
+    ('04_ppo_rlhf', "Section 1's update works, but"): HOW,
+    ('04_ppo_rlhf', 'Give a number.'): QUIZ,
+    ('04_ppo_rlhf', 'The value head is a linear layer'): HOW,
+    ('04_ppo_rlhf', '`clipfrac` counts the tokens'): DEF,
+    ('04_ppo_rlhf', 'The clip bounds the change of'): HOW,
+    ('04_ppo_rlhf', '`PPOConfig` (the `ppo_config`'): HOW,
+    ('04_ppo_rlhf', 'step (3); PPO is the update rule'): ORIG,
+    ('04_ppo_rlhf', 'A reward function is code too,'): HOW,
+    ('04_ppo_rlhf', 'Section 6 shows what happens'): NAV,
+    ('04_ppo_rlhf', 'What each says, and what a healthy'): READ,
+    ('04_ppo_rlhf', '`kl_coef` | β of the step | moves'): READ,
+    ('04_ppo_rlhf', 'Maximise it without restraint'): REAL,
+    ('04_ppo_rlhf', '(OPT counts positions from the'): REAL,
+    ('04_ppo_rlhf', 'Every token of response $i$ gets'): DEF,
+    ('04_ppo_rlhf', '[Lab 05](05_generation_parameters.ipynb) opens'): NAV,
     # 05_generation_parameters
     ('05_generation_parameters', 'You will learn to**'): HEAD,
     ('05_generation_parameters', "read a model's next-token distribution"): LESSON,
@@ -668,6 +748,13 @@ GENERAL: dict[tuple[str, str], str] = {
     ('05_generation_parameters', 'Every token that occurs in a'): ASK,
     ('05_generation_parameters', 'Logits → softmax gives a distribution;'): LESSON,
     ('05_generation_parameters', 'If you took this lab early, as'): NAV,
+    ('05_generation_parameters', "In [lab 00's pipeline](00_overview.ipynb)"): COURSE,
+    ('05_generation_parameters', '$T > 1$ flattens it (rare tokens'): DEF,
+    ('05_generation_parameters', '$T \\to 0$ puts all the mass on'): DEF,
+    ('05_generation_parameters', 'Give a number.'): QUIZ,
+    ('05_generation_parameters', 'The bias appears only when the'): HOW,
+    ('05_generation_parameters', 'top-k** keeps the $k$ most likely'): DEF,
+    ('05_generation_parameters', 'Top-k keeps a fixed number of'): LESSON,
     # 06_scaling_up
     ('06_scaling_up', 'A current instruct model is trained'): REAL,
     ('06_scaling_up', 'The `full` profile uses **`Qwen/Qwen2.5-0.5B-Instruct`**:'): PROFILE,
@@ -719,7 +806,17 @@ GENERAL: dict[tuple[str, str], str] = {
     ('06_scaling_up', '## 4. More than one process'): HEAD,
     ('06_scaling_up', 'After the backward pass the processes'): DEF,
     ('06_scaling_up', 'The **global batch** is `per-device'): DEF,
-    ('06_scaling_up', "The model's memory per GPU falls"): DEF,
+    ('06_scaling_up', "The model's memory per GPU falls"): DEF,    ('06_scaling_up', 'run the same training as a script'): LESSON,
+    ('06_scaling_up', 'TRL does this with `SFTConfig(assistant_only_loss=True)`:'): HOW,
+    ('06_scaling_up', 'TRL keeps marked copies of the'): TRL,
+    ('06_scaling_up', 'Give a number.'): QUIZ,
+    ('06_scaling_up', '### 2.3 Which layers get adapters'): HEAD,
+    ('06_scaling_up', 'Change `LORA_R` or `LORA_LEARNING_RATE`'): ASK,
+    ('06_scaling_up', 'Full fine-tuning keeps fp32 weights'): DEF,
+    ('06_scaling_up', '`labhelpers.memory.measure_training_peak`'): HOW,
+    ('06_scaling_up', 'In QLoRA a frozen linear-layer'): DEF,
+    ('06_scaling_up', "The lab's training, as one file:"): HOW,
+
 }
 
 # (lab stem, distinctive substring) -> what would back it: outcome sentences that nothing backs yet. Listed so that
@@ -732,9 +829,27 @@ UNBACKED: dict[tuple[str, str], str] = {
 }
 
 
+def _keys_by_lab(table: dict) -> dict[str, list]:
+    """``{lab: [(key, normalised substring), ...]}`` of a table; the module's own tables computed once."""
+    own = next((name for name, t in (("CLAIMS", CLAIMS), ("GENERAL", GENERAL), ("UNBACKED", UNBACKED))
+                if t is table), None)
+    if own and own in _KEYS and _KEYS[own][0] == len(table):
+        return _KEYS[own][1]
+    by_lab: dict[str, list] = {}
+    for key in table:
+        by_lab.setdefault(key[0], []).append((key, normalise(key[1])))
+    if own:
+        _KEYS[own] = (len(table), by_lab)
+    return by_lab
+
+
+_KEYS: dict[str, tuple[int, dict[str, list]]] = {}
+
+
 def covering(lab: str, sentence: str, table: dict) -> list[tuple[str, str]]:
+    """The keys of ``table`` that cover the sentence: same lab, and the key's substring occurs in it."""
     text = normalise(sentence)
-    return [key for key in table if key[0] == lab and normalise(key[1]) in text]
+    return [key for key, piece in _keys_by_lab(table).get(lab, []) if piece in text]
 
 
 def uncovered(nb: dict, lab: str) -> list[Flagged]:
