@@ -17,7 +17,8 @@ from the measured values. This module finds such sentences and says, for each, w
 
 ``tests/test_claims.py`` keeps the tables complete (every flagged sentence covered), fresh (every entry still
 matches a sentence of its lab) and true to the code (every named check, result and print exists in the lab).
-``python tests/claims.py [lab ...]`` lists the flagged sentences no entry covers, to fill the table.
+``python tests/claims.py [lab ...]`` lists the flagged sentences no entry covers, to fill the table; with ``--all``,
+every flagged sentence with what the table says of it.
 """
 
 from __future__ import annotations
@@ -858,7 +859,30 @@ def uncovered(nb: dict, lab: str) -> list[Flagged]:
             if not any(covering(lab, f.sentence, table) for table in (CLAIMS, GENERAL, UNBACKED))]
 
 
+def listing(stem: str) -> list[str]:
+    """What the tables say of each flagged sentence of a lab, one line each: for review, and for reports."""
+    lines = []
+    for f in outcome_sentences(load(stem), stem):
+        if keys := covering(stem, f.sentence, CLAIMS):
+            b = CLAIMS[keys[0]]
+            what = "; ".join(f"{kind} {', '.join(names)}" for kind, names in
+                             (("checks", b.checks), ("results", b.results), ("printed", b.printed)) if names)
+            lines.append(f"{stem}\t{f.cell_id}\tBACKED by {what}\t{f.sentence}")
+        elif keys := covering(stem, f.sentence, GENERAL):
+            lines.append(f"{stem}\t{f.cell_id}\tGENERAL: {GENERAL[keys[0]]}\t{f.sentence}")
+        elif keys := covering(stem, f.sentence, UNBACKED):
+            lines.append(f"{stem}\t{f.cell_id}\tUNBACKED: {UNBACKED[keys[0]]}\t{f.sentence}")
+        else:
+            lines.append(f"{stem}\t{f.cell_id}\tNOT IN THE TABLE\t{f.sentence}")
+    return lines
+
+
 if __name__ == "__main__":
-    for stem in [s for s in lab_stems() if not sys.argv[1:] or any(s.startswith(a) for a in sys.argv[1:])]:
-        for f in uncovered(load(stem), stem):
-            print(f"{f.lab}\t{f.cell_id}\t{f.sentence}")
+    # python tests/claims.py [--all] [lab ...]: the flagged sentences no entry covers (--all: every one, with its entry)
+    args = [a for a in sys.argv[1:] if a != "--all"]
+    for stem in [s for s in lab_stems() if not args or any(s.startswith(a) for a in args)]:
+        if "--all" in sys.argv:
+            print("\n".join(listing(stem)))
+        else:
+            for f in uncovered(load(stem), stem):
+                print(f"{f.lab}\t{f.cell_id}\t{f.sentence}")
