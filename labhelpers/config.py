@@ -17,7 +17,7 @@ import warnings
 from dataclasses import fields
 from typing import Any
 
-from . import hub
+from . import hub, stages
 from .lab_configs import (
     CONFIG_CLASSES,
     PROFILE_NAMES,
@@ -199,7 +199,7 @@ def _resolve_zoo(name):
 
 
 def _is_hub_id(name) -> bool:
-    if not isinstance(name, str) or name == TINY_DATASET or name.startswith("zoo:"):
+    if not isinstance(name, str) or name == TINY_DATASET or name.startswith(("zoo:", stages.PREFIX)):
         return False
     return not os.path.exists(os.path.expanduser(name))
 
@@ -231,6 +231,14 @@ def _merged_values(name: str, profile: str, overrides: dict[str, Any]) -> dict[s
         check_field(cls, key_l, value)
         values[key_l] = value
     return values
+
+
+def _start_line(name: str, profile: str, values: dict[str, Any], overrides: dict[str, Any]) -> str | None:
+    """What the lab starts from and why, for a model that is not a ``pipeline:`` name (that one says it itself)."""
+    chosen = {k.lower(): v for k, v in overrides.items() if v is not None}.get("model_name")
+    if chosen is not None and not stages.is_pipeline_name(chosen):
+        return f"This lab starts from {chosen}, set by MODEL_NAME in the parameters cell."
+    return CONFIG_CLASSES[name].STARTS_FROM.get(profile)
 
 
 def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, check_environment: bool = True,
@@ -269,12 +277,19 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
             warnings.warn(f"The 'full' profile is meant for a GPU; on this CPU lab {name} will take hours. Set "
                           "PROFILE = \"tiny\" for a quick offline run.", stacklevel=2)
     zoo_models = tuple(values[key][4:] for key in MODEL_KEYS if str(values.get(key)).startswith("zoo:"))
+    start = _start_line(name, profile, values, overrides)
+    for key in MODEL_KEYS:
+        if stages.is_pipeline_name(values.get(key)):
+            resolved = stages.resolve(values[key], profile)  # reads folders only; prepare_lab builds a zoo copy
+            values[key] = resolved.path
+            zoo_models += (resolved.zoo,) if resolved.zoo else ()
+            start = resolved.line if key == "model_name" else start
     for key in MODEL_KEYS:
         if key in values:
             values[key] = _resolve_zoo(values[key])
 
     cfg = CONFIG_CLASSES[name](lab=name, profile=profile, reason=reason, device=device, dtype=dtype,
-                               output_dir=os.path.join("outputs", name), zoo_models=zoo_models, **values)
+                               output_dir=os.path.join("outputs", name), zoo_models=zoo_models, start=start, **values)
     if not quiet:
         print(cfg.table())
     return cfg
@@ -283,12 +298,16 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
 def prepare_lab(cfg: LabConfig) -> None:
     """The setup a lab makes once, in one visible line, after resolving its config.
 
-    Builds the tiny zoo models the config names if they are not cached yet (tens of seconds, once), seeds
-    Python, NumPy and torch with ``cfg.seed``, and stamps later records with the lab and profile.
+    Says what the lab starts from and why (``cfg.start``: an earlier lab's saved model, the zoo's copy of it, or
+    the profile's model), builds the tiny zoo models the config names if they are not cached yet (tens of
+    seconds, once), seeds Python, NumPy and torch with ``cfg.seed``, and stamps later records with the lab and
+    profile.
     """
     from . import records, set_seed
     from .tiny import zoo_path
 
+    if cfg.start:
+        print(cfg.start)
     for name in cfg.zoo_models:
         zoo_path(name)
     set_seed(cfg.seed)

@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 
 PROFILE_NAMES = ("tiny", "full")  # every profile a class's PROFILES holds, besides "common"
 TINY_DATASET = "tiny"  # the DATASET value that means "the built-in synthetic set"
-# A model name starting with "zoo:" is a tiny-zoo model, resolved to its local folder by lab_config.
+# A model name starting with "zoo:" is a tiny-zoo model, resolved to its local folder by lab_config; one starting
+# with "pipeline:" is an earlier lab's saved model, or the zoo's copy of it (labhelpers.stages).
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,13 @@ class LabConfig:
                                         "models, where syncing threads costs more than it saves)."})
     zoo_models: tuple[str, ...] = field(
         default=(), metadata={"help": "The tiny zoo models the model fields name (prepare_lab builds them)."})
+    start: str | None = field(
+        default=None, metadata={"help": "One line saying what the lab starts from and why (prepare_lab prints it)."})
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Per profile, why the lab starts from its default model when that is not the pipeline's model ("pipeline:sft"
+    # says it itself): the line prepare_lab prints. A lab without an entry says nothing.
+    STARTS_FROM: ClassVar[dict[str, str]] = {}
 
     @property
     def torch_dtype(self):
@@ -87,7 +93,8 @@ class LabConfig:
         return dataclasses.asdict(self)
 
     def table(self) -> str:
-        rows = [(k, v) for k, v in self.as_dict().items() if k not in ("reason", "zoo_models") and v is not None]
+        rows = [(k, v) for k, v in self.as_dict().items()
+                if k not in ("reason", "zoo_models", "start") and v is not None]
         width = max(len(k) for k, _ in rows)
         lines = [f"{self.lab} · profile {self.profile!r}: {self.reason}"]
         lines += [f"  {k:<{width}}  {v}{self._note(k)}" for k, v in rows]
@@ -143,6 +150,12 @@ class RewardModelingConfig(LabConfig):
                  "n_test": 400, "max_steps": 500, "batch_size": 8, "learning_rate": 2e-5, "max_length": 512,
                  "logging_steps": 25, "eval_steps": 100, "cpu_threads": None},
     }
+    STARTS_FROM = {
+        "full": "This lab starts from gpt2, not lab 01's opt-350m SFT model: that model was tuned on CodeAlpaca's "
+                "code tasks in the Alpaca format, while these pairs (Dahoas/synthetic-instruct-gptj-pairwise) are "
+                "general questions in the Human/Assistant format, and gpt2 (124 M parameters, opt-350m 331 M) keeps "
+                "the reward model small on a T4.",
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +183,12 @@ class DirectPreferenceOptimizationConfig(LabConfig):
                  "n_test": 200, "max_steps": 250, "batch_size": 8, "learning_rate": 1e-5, "max_length": 512,
                  "max_new_tokens": 64, "max_prompt_tokens": 256, "min_pref_accuracy": 0.55,
                  "judge": None, "cpu_threads": None},
+    }
+    STARTS_FROM = {
+        "full": "This lab starts from gpt2 (policy and reference), not lab 01's opt-350m SFT model: that model was "
+                "tuned on CodeAlpaca's code tasks in the Alpaca format, while UltraFeedback's prompts are general "
+                "chat, and DPO holds two copies of the model, which gpt2 (124 M parameters, opt-350m 331 M) keeps "
+                "small on a T4.",
     }
 
 
@@ -209,6 +228,11 @@ class PPORLHFConfig(LabConfig):
                  "batch_size": 64, "learning_rate": 1.41e-5, "max_new_tokens": 16, "init_kl_coef": 0.1,
                  "min_review_chars": 200, "min_reward_gain": 0.1, "grpo_steps": 150, "grpo_learning_rate": 2e-5,
                  "cpu_threads": None},
+    }
+    STARTS_FROM = {
+        "full": "This lab starts from lvwerra/gpt2-imdb, not lab 01's opt-350m SFT model: the goal is positive "
+                "movie reviews, scored by lvwerra/distilbert-imdb, and gpt2-imdb is GPT-2 fine-tuned on IMDB "
+                "reviews, so it writes reviews from the first step, where lab 01's model writes code answers.",
     }
 
     def __post_init__(self):
@@ -283,7 +307,7 @@ CONFIG_CLASSES: dict[str, type[LabConfig]] = {
     "06_scaling_up": ScalingUpConfig,
 }
 
-SET_BY_LAB_CONFIG = ("lab", "profile", "reason", "dtype", "output_dir", "zoo_models")
+SET_BY_LAB_CONFIG = ("lab", "profile", "reason", "dtype", "output_dir", "zoo_models", "start")
 
 
 def config_labs() -> list[str]:

@@ -11,7 +11,13 @@ zoo name                in place of                          what it is
 ``tiny-gpt2-imdb``      ``lvwerra/gpt2-imdb``                ``tiny-gpt2`` trained on more reviews
 ``tiny-sentiment``      ``lvwerra/distilbert-imdb``          DistilBERT classifier, NEGATIVE/POSITIVE
 ``tiny-qwen2``          ``Qwen/Qwen2.5-0.5B-Instruct``       Qwen2 causal LM, briefly pre-trained
+``tiny-sft``            ``pipeline:sft`` (lab 01's model)    ``tiny-opt`` after lab 01's tiny SFT run
 ======================  ===================================  =====================================
+
+``tiny-sft`` is the zoo's copy of lab 01's SFT model (:mod:`labhelpers.stages`): lab 01's tiny recipe (its config
+values, the reference formatting, ``training.sft_args``, ``SFTTrainer`` with the completion-only loss, the same
+seed) on lab 01's training split, so a later lab that runs without lab 01 starts from nearly the model lab 01
+would have saved. Its key covers that recipe, the training rows and TRL's version.
 
 They share one byte-level BPE vocabulary trained with the ``tokenizers`` library on the synthetic corpus of
 :mod:`labhelpers.synthetic`; the GPT-2 models get a GPT-2-style tokenizer (``<|endoftext|>`` for bos/eos, no
@@ -24,11 +30,13 @@ Building is seeded: rebuilding gives identical weights on the same machine and v
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,7 +88,7 @@ class ZooRecipe:
     learning_rate: float = 3e-3
     seed: int = 0
     init_from: str | None = None  # continue training another zoo model (gpt2 -> gpt2-imdb)
-    corpus: str = "mixed"  # "mixed" | "reviews" | "labelled-reviews"
+    corpus: str = "mixed"  # "mixed" | "reviews" | "labelled-reviews" | "lab01-sft" (lab 01's recipe and rows)
     notes: dict = field(default_factory=dict)
 
 
@@ -96,6 +104,9 @@ RECIPES: dict[str, ZooRecipe] = {
         # lab 06: the architecture of Qwen2.5 (grouped-query attention with 2 key/value heads, SwiGLU MLP, tied
         # embeddings), so the LoRA target modules and the memory formula are the same in both profiles
         ZooRecipe("tiny-qwen2", "Qwen/Qwen2.5-0.5B-Instruct", "causal-lm", "qwen2", steps=160, batch_size=16),
+        # lab 01's tiny run, not a pre-training: steps, batch and learning rate are lab 01's (see _sft_recipe)
+        ZooRecipe("tiny-sft", "pipeline:sft", "causal-lm", "opt", steps=0, batch_size=0, learning_rate=0.0,
+                  init_from="tiny-opt", corpus="lab01-sft"),
     ]
 }
 
@@ -223,6 +234,8 @@ def _corpus_texts(corpus: str, seed: int) -> list:
         return [r["text"] for r in synthetic.imdb_reviews(2000, seed=seed + 7)]
     if corpus == "labelled-reviews":
         return synthetic.imdb_reviews(2000, seed=seed + 11)
+    if corpus == "lab01-sft":
+        return _lab01_train_rows()
     raise ValueError(f"Unknown corpus {corpus!r}")
 
 
@@ -292,6 +305,8 @@ def recipe_key(name: str) -> str:
     payload = {"recipe": asdict(recipe), "parent": parent, "versions": _versions_key(),
                "corpus": _corpus_digest(recipe.corpus, recipe.seed), "tokenizer_corpus": _tokenizer_corpus_digest(),
                "tokenizer_vocab": TOKENIZER_VOCAB, "chat_template": CHAT_TEMPLATE}
+    if recipe.corpus == "lab01-sft":  # only here, so that the other models keep their keys
+        payload["sft"] = _sft_recipe()
     return _digest(payload)[:12]
 
 
@@ -315,6 +330,82 @@ def zoo_path(name: str, build: bool = True) -> Path:
     if build:
         zoo_cache.install(path, {"key": key, "recipe": asdict(recipe)}, lambda: _train(recipe, path))
     return path
+
+
+# --------------------------------------------------------------------------------------------------
+# The zoo's copy of lab 01's SFT model
+# --------------------------------------------------------------------------------------------------
+SFT_LAB = "01_instruction_tuning"
+
+
+def _lab01_config():
+    from .config import lab_config
+
+    return lab_config(SFT_LAB, "tiny", quiet=True, check_environment=False)
+
+
+def _sft_recipe() -> dict:
+    """What the SFT copy depends on besides its rows: lab 01's tiny values and the TRL that trains them."""
+    from importlib.metadata import version
+
+    from .lab_configs import profile_values
+
+    return {"lab01_tiny": profile_values(SFT_LAB, "tiny"), "trl": version("trl")}
+
+
+@contextlib.contextmanager
+def _quietly():
+    """No datasets bars and no transformers notices: the build runs inside a lab's setup cell, which says it."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    bars, verbosity = datasets.is_progress_bar_enabled(), transformers_logging.get_verbosity()
+    datasets.disable_progress_bars()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            datasets.enable_progress_bars()
+
+
+def _lab01_train_rows() -> list[dict]:
+    """Lab 01's training rows in TRL's prompt/completion form: the lab's data and split, never its test rows."""
+    from . import data, formatting
+
+    cfg = _lab01_config()
+    with _quietly():
+        rows = data.load_code_alpaca(cfg.dataset, n=cfg.n_train + cfg.n_test, seed=cfg.seed)
+    # the split of lab 01's section 1.2, so the copy is trained on exactly the rows lab 01 trains on
+    n_test = max(1, min(cfg.n_test, round(len(rows) * cfg.n_test / (cfg.n_train + cfg.n_test))))
+    train = rows.train_test_split(test_size=n_test, seed=cfg.seed)["train"]
+    return [formatting.to_prompt_completion(row, cfg.response_template) for row in train]
+
+
+def _train_sft(model, tokenizer) -> list[float]:
+    """Lab 01's tiny SFT run on ``model`` (``tiny-opt``): the lab's ``SFTConfig``, seed and thread count."""
+    import datasets
+    import torch
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTTrainer
+
+    from . import training
+
+    cfg = _lab01_config()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(cfg.cpu_threads or threads)  # lab 01's threads: the same arithmetic as the lab
+        with _quietly(), tempfile.TemporaryDirectory() as out:
+            args = training.sft_args(cfg, completion_only_loss=True, output_dir=out, disable_tqdm=True)
+            trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
+                                 train_dataset=datasets.Dataset.from_list(_lab01_train_rows()))
+            trainer.remove_callback(PrinterCallback)
+            training.train(trainer)
+            losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    finally:
+        torch.set_num_threads(threads)
+    return losses
 
 
 def _build_threads() -> int:
@@ -342,6 +433,15 @@ def _train(recipe: ZooRecipe, path: Path):
     else:
         model = AutoModelForSequenceClassification.from_config(_model_config(recipe, tokenizer))
     model = model.float()
+    if recipe.corpus == "lab01-sft":
+        losses = _train_sft(model, tokenizer)
+        model.config.name_or_path = str(path)
+        card = {"recipe": asdict(recipe), "key": path.name.rsplit("-", 1)[-1], "versions": _versions_key(),
+                "sft": _sft_recipe(), "parameters": sum(p.numel() for p in model.parameters()),
+                "first_loss": losses[0], "final_loss": losses[-1],
+                "build_seconds": round(time.perf_counter() - started, 2),
+                "note": "lab 01's tiny SFT run on lab 01's training rows, built offline by labhelpers."}
+        return model, tokenizer, card
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(_build_threads())

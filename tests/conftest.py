@@ -10,7 +10,7 @@
 * **Labs.** ``executed_lab("01")`` runs a lab at most once per test run (tiny profile, fresh kernel) and
   every test that needs it reads the same :class:`labhelpers.course.runner.LabRun`. The labs the selected tests will
   ask for start at the beginning of the run, ``$LABS_TEST_WORKERS`` at a time (default 2, the slowest first),
-  each in a kernel of its own, while the other tests run; the tests that read them run last. A test's lab is
+  each in a kernel and a working folder of its own (so no lab finds another's saved model), while the other tests run; the tests that read them run last. A test's lab is
   the ``stem``/``lab`` it is parametrized with, the ``labs=`` of its ``notebook`` marker, or the NN of a
   ``test_labNN_*`` module; any other lab a test asks for runs when it asks.
 """
@@ -102,9 +102,13 @@ class LabExecutions:
             if key not in self.runs:
                 suffix = "" if not parameters else "-" + "-".join(f"{k}" for k in sorted(parameters))
                 out = self.out_dir / f"{stem}{suffix}.ipynb"
+                # a working folder per execution: a lab never finds another's saved model (labhelpers.stages), so
+                # a pipeline:sft lab always takes the zoo's copy here, whichever lab happened to finish first
+                cwd = self.out_dir / f"{stem}{suffix}"
+                cwd.mkdir(exist_ok=True)
                 self.runs[key] = self.pool.submit(
                     execute_lab, LABS / f"{stem}.ipynb", out, parameters={"PROFILE": "tiny", **parameters},
-                    timeout=LAB_TIMEOUT_S, hard_timeout=LAB_TIMEOUT_S, env=self.env)
+                    timeout=LAB_TIMEOUT_S, hard_timeout=LAB_TIMEOUT_S, env=self.env, cwd=cwd)
             return self.runs[key]
 
     def close(self) -> None:

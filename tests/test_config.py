@@ -53,8 +53,8 @@ def test_unknown_lab_is_a_clear_error():
 
 def test_every_lab_has_both_profiles_with_a_model():
     for lab in config_labs():
-        assert str(profile_values(lab, "tiny")["model_name"]).startswith("zoo:"), lab
-        assert not str(profile_values(lab, "full")["model_name"]).startswith("zoo:"), lab
+        assert str(profile_values(lab, "tiny")["model_name"]).startswith(("zoo:", "pipeline:")), lab
+        assert not str(profile_values(lab, "full")["model_name"]).startswith(("zoo:", "pipeline:")), lab
 
 
 # ------------------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_merged_values_are_a_fresh_dict_each_call():
 def test_the_resolved_config_holds_the_profiles_values(lab, profile):
     cfg = lab_config(lab, profile, quiet=True, check_environment=False)
     for name, value in profile_values(lab, profile).items():
-        if not str(value).startswith("zoo:"):  # zoo names become the zoo's folders
+        if not str(value).startswith(("zoo:", "pipeline:")):  # zoo and pipeline names become folders
             assert getattr(cfg, name) == value, (lab, profile, name)
 
 
