@@ -1,6 +1,6 @@
 """Lab 00: the pipeline figure is drawn and names every lab, the list of labs comes from the package (a wheel has no
-notebooks beside it), the links lead to real notebooks, the quizzes pass with the solutions and fail (without
-stopping the notebook) in the student version."""
+notebooks beside it), the links lead to real notebooks, the quizzes and the two exercises pass with the solutions,
+and in the student version the quizzes fail without stopping the notebook and the first exercise stops it."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def test_the_overview_draws_the_figure_and_records_its_checks(run):
     checks = checks_of(run)
     assert checks["pipeline_names_every_lab"]["passed"]
     assert checks["pipeline_names_every_lab"]["value"] == len(config_labs()) >= 5
+    assert checks["next_token_logprobs_match_model_loss"]["passed"] and checks["greedy_loop_matches_generate"]["passed"]
     quizzes = [name for name in checks if name.startswith("quiz_")]
     assert len(quizzes) >= 3 and all(checks[name]["passed"] for name in quizzes)
     nb = json.loads(open(run.output).read())
@@ -75,14 +76,18 @@ def test_each_lab_links_to_existing_labs_and_places_itself_in_the_pipeline(stem)
 
 
 @pytest.mark.notebook
-def test_the_student_version_runs_to_the_end_with_every_quiz_unanswered(tmp_path):
+def test_the_student_version_records_every_quiz_unanswered_and_stops_at_the_first_exercise(tmp_path):
+    """The quizzes come before section 4's exercises: each records an unanswered (failed) question without stopping
+    the notebook, and the first exercise's TODO stops it, with the figure's check recorded before."""
     solution = json.loads((LABS / f"{STEM}.ipynb").read_text())
     src, out = tmp_path / "student.ipynb", tmp_path / "out.ipynb"
     src.write_text(json.dumps(student_version(solution, STEM)))
-    pm.execute_notebook(str(src), str(out), parameters={"PROFILE": "tiny"}, kernel_name="python3",
-                        progress_bar=False, cwd=str(tmp_path), execution_timeout=300)
+    with pytest.raises(pm.PapermillExecutionError, match="NotImplementedError"):
+        pm.execute_notebook(str(src), str(out), parameters={"PROFILE": "tiny"}, kernel_name="python3",
+                            progress_bar=False, cwd=str(tmp_path), execution_timeout=300)
     checks = {r["name"]: r for r in read_records(out) if r["kind"] == "check"}
     quizzes = [r for name, r in checks.items() if name.startswith("quiz_")]
     assert len(quizzes) >= 3 and not any(r["passed"] for r in quizzes)
     assert all("not answered yet" in r["message"] for r in quizzes)
-    assert checks["pipeline_names_every_lab"]["passed"], "the rest of the lab still runs"
+    assert checks["pipeline_names_every_lab"]["passed"], "the lab runs up to the first exercise"
+    assert "next_token_logprobs_match_model_loss" not in checks, "the first exercise stops the notebook"

@@ -121,7 +121,6 @@ def test_lab_is_committed_clean_and_follows_conventions(stem):
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1 and "PROFILE" in "".join(tagged[0]["source"]), "one parameters cell with PROFILE"
     text = "".join("".join(c["source"]) for c in nb["cells"])
-    if stem != "00_overview":  # the course overview trains nothing and has quizzes, not exercises
-        assert "### BEGIN SOLUTION" in text and "### END SOLUTION" in text, "at least one exercise"
+    assert "### BEGIN SOLUTION" in text and "### END SOLUTION" in text, "at least one exercise"
     assert unreported_trainers(code_of(nb)) == [], "trainers must not report to a service"
     assert "## 1." in text, "numbered sections"

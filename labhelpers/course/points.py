@@ -79,6 +79,8 @@ LOG_2 = 0.6931471805599453
 LAB_CHECKS: dict[str, dict[str, Check]] = {
     "00_overview": {
         "pipeline_names_every_lab": ge(D),  # the course's own figure
+        "next_token_logprobs_match_model_loss": lt(2, 1e-5),  # exercise 0.1
+        "greedy_loop_matches_generate": eq(2),  # exercise 0.2: prompts that match, of all prompts
     },
     "01_instruction_tuning": {
         "formatting_matches_reference": eq(2),  # exercise 1.1: rows that match, of all rows
@@ -99,6 +101,8 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "trainer_keeps_distinct_pad": flag(D),
         "bt_loss_matches_library": le(2, 1e-6),  # exercise 2.1
         "bt_loss_matches_trainer": lt(1, 1e-6),
+        "reward_positions_match_library": eq(2),  # exercise 2.2: rows that match, of all rows
+        "reward_positions_give_the_models_reward": lt(1, 1e-4),  # exercise 2.2 against the model's own reading
         "score_matches_batched": lt(D, 1e-4),
         "eval_loss_decreases": lt(1),
         "win_rate_improves": ge(1, 0.15),
@@ -173,6 +177,7 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "lora_learns": ge(2),
         "merged_matches_adapter": lt(D),  # peft's merge; the tolerance depends on the precision
         "memory_formula_within_25pct": le(1, 0.25),
+        "memory_by_hand_matches_library": eq(2),  # exercise 6.2: cases that match, of all cases
         "both_ranks_ran": eq(D, 2.0),
         "same_global_batch": eq(1),
         "ddp_matches_one_process": lt(2, 1e-3),

@@ -28,6 +28,11 @@ _REPETITION_PENALTY = ("transformers.RepetitionPenaltyLogitsProcessor",
 
 # lab -> name of the function whose body holds the solution -> its references and checks
 EXERCISES: dict[str, dict[str, Exercise]] = {
+    "00_overview": {
+        "next_token_logprobs_by_hand": Exercise(("labhelpers.sequences.next_token_logprobs",
+                                                 "labhelpers.sequences.token_logprobs"),
+                                                ("next_token_logprobs_match_model_loss",)),
+    },
     "01_instruction_tuning": {
         "formatting_prompts_func_no_response": Exercise(_FORMATTING, ("formatting_matches_reference",)),
         "formatting_prompts_func": Exercise(_FORMATTING, ("formatting_matches_reference",)),
@@ -40,6 +45,8 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
     "02_reward_modeling": {
         "bt_loss": Exercise(("labhelpers.losses.bradley_terry_loss",),
                             ("bt_loss_matches_library", "bt_loss_matches_trainer")),
+        "reward_positions": Exercise(("labhelpers.reward.reward_token_index",),
+                                     ("reward_positions_match_library", "reward_positions_give_the_models_reward")),
     },
     "03_dpo": {
         "dpo_loss_from_equation": Exercise(("labhelpers.losses.dpo_loss",), ("dpo_loss_matches_library",)),
@@ -55,5 +62,6 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
     },
     "06_scaling_up": {  # the solution is MyLoRALinear.forward
         "forward": Exercise(("labhelpers.lora.LoRALinear", "peft.tuners.lora.Linear"), ("lora_layer_matches_peft",)),
+        "my_training_bytes": Exercise(("labhelpers.memory.training_bytes",), ("memory_by_hand_matches_library",)),
     },
 }
