@@ -108,6 +108,9 @@ def save_stage(stage: str | Stage, model, tokenizer, *, profile: str, card: dict
     target = Path(stage_dir(stage, profile, root))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's folder is private; the saved model is an ordinary folder
     old = None
     try:
         model.save_pretrained(tmp)

@@ -235,7 +235,9 @@ def _corpus_texts(corpus: str, seed: int) -> list:
     if corpus == "labelled-reviews":
         return synthetic.imdb_reviews(2000, seed=seed + 11)
     if corpus == "lab01-sft":
-        return _lab01_train_rows()
+        return _lab01_split()["train"]
+    if corpus == "lab01-sft-test":  # evaluated on, never trained on, yet it orders the batches (see _train_sft)
+        return _lab01_split()["test"]
     raise ValueError(f"Unknown corpus {corpus!r}")
 
 
@@ -350,7 +352,8 @@ def _sft_recipe() -> dict:
 
     from .lab_configs import profile_values
 
-    return {"lab01_tiny": profile_values(SFT_LAB, "tiny"), "trl": version("trl")}
+    return {"lab01_tiny": profile_values(SFT_LAB, "tiny"), "trl": version("trl"), "evaluations": "as lab 01's",
+            "test_rows": _corpus_digest("lab01-sft-test", 0)}
 
 
 @contextlib.contextmanager
@@ -370,17 +373,17 @@ def _quietly():
             datasets.enable_progress_bars()
 
 
-def _lab01_train_rows() -> list[dict]:
-    """Lab 01's training rows in TRL's prompt/completion form: the lab's data and split, never its test rows."""
+def _lab01_split() -> dict[str, list[dict]]:
+    """Lab 01's training and test rows in TRL's prompt/completion form: the lab's data and split (section 1.2)."""
     from . import data, formatting
 
     cfg = _lab01_config()
     with _quietly():
         rows = data.load_code_alpaca(cfg.dataset, n=cfg.n_train + cfg.n_test, seed=cfg.seed)
-    # the split of lab 01's section 1.2, so the copy is trained on exactly the rows lab 01 trains on
     n_test = max(1, min(cfg.n_test, round(len(rows) * cfg.n_test / (cfg.n_train + cfg.n_test))))
-    train = rows.train_test_split(test_size=n_test, seed=cfg.seed)["train"]
-    return [formatting.to_prompt_completion(row, cfg.response_template) for row in train]
+    split = rows.train_test_split(test_size=n_test, seed=cfg.seed)
+    return {part: [formatting.to_prompt_completion(row, cfg.response_template) for row in split[part]]
+            for part in ("train", "test")}
 
 
 def _train_sft(model, tokenizer) -> list[float]:
@@ -397,9 +400,16 @@ def _train_sft(model, tokenizer) -> list[float]:
     try:
         torch.set_num_threads(cfg.cpu_threads or threads)  # lab 01's threads: the same arithmetic as the lab
         with _quietly(), tempfile.TemporaryDirectory() as out:
-            args = training.sft_args(cfg, completion_only_loss=True, output_dir=out, disable_tqdm=True)
+            # lab 01's main run evaluates on its test rows every tenth of the run and at the start; each evaluation
+            # draws from torch's generator, which orders the later batches, so the copy evaluates alike (its
+            # figures are not used) and trains on the batches lab 01 trains on
+            args = training.sft_args(cfg, completion_only_loss=True, output_dir=out, disable_tqdm=True,
+                                     eval_strategy="steps", eval_steps=max(1, cfg.max_steps // 10),
+                                     eval_on_start=True)
+            rows = _lab01_split()
             trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
-                                 train_dataset=datasets.Dataset.from_list(_lab01_train_rows()))
+                                 train_dataset=datasets.Dataset.from_list(rows["train"]),
+                                 eval_dataset=datasets.Dataset.from_list(rows["test"]))
             trainer.remove_callback(PrinterCallback)
             training.train(trainer)
             losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
