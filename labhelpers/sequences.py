@@ -9,7 +9,9 @@ change the numbers silently. They live here once:
 * :func:`position_ids_from_mask` -- positions ``0, 1, ...`` from each row's first real token;
 * :func:`token_logprobs` / :func:`next_token_logprobs` / :func:`entropy_from_logits` -- what a model gave the
   tokens it was shown;
-* :func:`masked_sum`, :func:`masked_mean`, :func:`masked_whiten` -- statistics over the entries a mask keeps.
+* :func:`masked_sum`, :func:`masked_mean`, :func:`masked_whiten` -- statistics over the entries a mask keeps;
+* :func:`response_mask` / :func:`sequence_logps` -- which tokens of a right-padded ``prompt + answer`` batch are the
+  answer, and the summed log-probability of those tokens (what DPO and PPO score; lab 03's exercise 3.3).
 
 Shapes: ``B`` rows, ``T`` padded length, ``V`` vocabulary size.
 """
@@ -144,3 +146,23 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> tor
     mean = masked_mean(x, mask)
     var = masked_mean((x - mean) ** 2, mask)
     return torch.where(mask, (x - mean) * torch.rsqrt(var + eps), torch.zeros_like(x))
+
+
+def response_mask(input_ids: torch.Tensor, prompt_lengths: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """1 on the answer tokens of a right-padded ``prompt + answer`` batch, 0 on the prompt and the padding.
+
+    Row ``i`` holds its prompt in its first ``prompt_lengths[i]`` columns, then its answer, then padding (where
+    ``attention_mask`` is 0). ``(B, T)``, ``(B,)``, ``(B, T) -> (B, T)`` int64.
+    """
+    columns = torch.arange(input_ids.shape[1], device=input_ids.device)
+    after_prompt = columns[None, :] >= torch.as_tensor(prompt_lengths, device=input_ids.device)[:, None]
+    return (after_prompt & attention_mask.bool()).long()
+
+
+def sequence_logps(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``Σ_t log p(x_t | x_<t)`` over the tokens ``t`` where ``mask`` is 1: ``(B, T, V)``, ``(B, T)``, ``(B, T) -> (B,)``.
+
+    The logits at column ``t`` predict token ``t + 1``, so the log-probs are shifted by one and so is the mask: the
+    first token of a row is never scored (nothing predicts it).
+    """
+    return masked_sum(next_token_logprobs(logits, input_ids), mask[:, 1:], dim=-1)
