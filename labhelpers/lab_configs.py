@@ -173,17 +173,21 @@ class DirectPreferenceOptimizationConfig(LabConfig):
     judge: str | None = field(
         metadata={"help": 'How generations are scored: "review" for the tiny set\'s one-line reviews, None to '
                           "only show them."})
+    prompt_format: str = field(
+        metadata={"help": 'How prompts are written: "instruction" (lab 01\'s "### Instruction: ... ### Response:", '
+                          'what its SFT model answers) or "dialogue" ("Human: ... Assistant:" turns, for a base model).'})
 
     PROFILES = {
         "common": {"seed": 42, "beta": 0.1, "sft_weight": 1.0},
-        "tiny": {"model_name": "zoo:tiny-gpt2", "dataset": TINY_DATASET, "n_train": 320, "n_test": 60,
+        # lab 01's SFT model (or the zoo's copy), asked in the format it was tuned on
+        "tiny": {"model_name": "pipeline:sft", "dataset": TINY_DATASET, "n_train": 320, "n_test": 60,
                  "max_steps": 40, "batch_size": 8, "learning_rate": 1e-3, "max_length": 64,
                  "max_new_tokens": 16, "max_prompt_tokens": 32, "min_pref_accuracy": 0.7,
-                 "judge": "review", "cpu_threads": 1},
+                 "judge": "review", "prompt_format": "instruction", "cpu_threads": 1},
         "full": {"model_name": "gpt2", "dataset": "trl-lib/ultrafeedback_binarized", "n_train": 2000,
                  "n_test": 200, "max_steps": 250, "batch_size": 8, "learning_rate": 1e-5, "max_length": 512,
                  "max_new_tokens": 64, "max_prompt_tokens": 256, "min_pref_accuracy": 0.55,
-                 "judge": None, "cpu_threads": None},
+                 "judge": None, "prompt_format": "dialogue", "cpu_threads": None},
     }
     STARTS_FROM = {
         "full": "This lab starts from gpt2 (policy and reference), not lab 01's opt-350m SFT model: that model was "
@@ -191,6 +195,10 @@ class DirectPreferenceOptimizationConfig(LabConfig):
                 "chat, and DPO holds two copies of the model, which gpt2 (124 M parameters, opt-350m 331 M) keeps "
                 "small on a T4.",
     }
+
+    def __post_init__(self):
+        if self.prompt_format not in ("instruction", "dialogue"):
+            raise ValueError(f'PROMPT_FORMAT must be "instruction" or "dialogue", got {self.prompt_format!r}.')
 
 
 @dataclass(frozen=True, kw_only=True)

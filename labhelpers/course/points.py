@@ -118,6 +118,8 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "larger_beta_less_reward_less_kl": flag(1),
         "dpo_loss_matches_library": lt(2, 1e-6),  # exercise 3.2
         "dpo_loss_of_optimum_is_bradley_terry": eq(1, slack=1e-9),
+        "answer_logps_match_library": lt(2, 1e-5),  # exercise 3.3: the answer mask and summed log-probs
+        "answer_logps_match_dpo_trainer": lt(1),  # exercise 3.3 on DPOTrainer's batch; tolerance by precision
         "dpo_loss_starts_at_log_2": eq(D, LOG_2, slack=1e-6),  # the library's loss at the start
         "log_keeps_the_gradient_of_wrong_pairs": gt(D, 100.0),
         "both_forms_give_the_same_text": flag(D),
@@ -130,7 +132,10 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "margin_grows_mostly_by_rejected_fall": gt(1),
         "likelihood_displacement": lt(1, 0.0),
         "reference_kl_is_zero": lt(D, 1e-4),  # the sampled KL estimate of a model against itself
-        "beta_experiment_direction": lt(1),  # exercise 3.3: KL at the larger beta below this run's
+        "plain_dpo_collapses": flag(D),  # tiny: the failure section 6 names, so the text matches the run
+        "sft_term_writes_positive_reviews": flag(D),  # tiny: what the DPO + SFT model's answers are
+        "topic_stays_the_start_models": le(D, 0.2),  # tiny: on-topic share within 0.2 of the SFT model's
+        "beta_experiment_direction": lt(1),  # exercise 3.4: KL at the larger beta below this run's
     },
     "04_ppo_rlhf": {
         "reinforce_matches_exact_gradient": lt(1, 0.1),

@@ -50,6 +50,11 @@ EXERCISES: dict[str, dict[str, Exercise]] = {
     },
     "03_dpo": {
         "dpo_loss_from_equation": Exercise(("labhelpers.losses.dpo_loss",), ("dpo_loss_matches_library",)),
+        "response_mask": Exercise(("labhelpers.sequences.response_mask", "labhelpers.preferences.completion_logps"),
+                                  ("answer_logps_match_*",)),
+        "sequence_logps": Exercise(("labhelpers.sequences.sequence_logps", "labhelpers.sequences.next_token_logprobs",
+                                    "labhelpers.sequences.token_logprobs", "labhelpers.preferences.completion_logps"),
+                                   ("answer_logps_match_*",)),
     },
     "04_ppo_rlhf": {
         "my_gae": Exercise(("labhelpers.ppo.compute_gae",), ("gae_matches_library",)),
