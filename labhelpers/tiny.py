@@ -107,6 +107,9 @@ RECIPES: dict[str, ZooRecipe] = {
         # lab 01's tiny run, not a pre-training: steps, batch and learning rate are lab 01's (see _sft_recipe)
         ZooRecipe("tiny-sft", "pipeline:sft", "causal-lm", "opt", steps=0, batch_size=0, learning_rate=0.0,
                   init_from="tiny-opt", corpus="lab01-sft"),
+        # lab 02's tiny run on tiny-sft: a reward model (one output), for labs that score with lab 02's model
+        ZooRecipe("tiny-reward", "pipeline:reward", "reward-model", "opt", steps=0, batch_size=0, learning_rate=0.0,
+                  init_from="tiny-sft", corpus="lab02-reward"),
     ]
 }
 
@@ -238,6 +241,10 @@ def _corpus_texts(corpus: str, seed: int) -> list:
         return _lab01_split()["train"]
     if corpus == "lab01-sft-test":  # evaluated on, never trained on, yet it orders the batches (see _train_sft)
         return _lab01_split()["test"]
+    if corpus == "lab02-reward":
+        return _lab02_split()["train"]
+    if corpus == "lab02-reward-test":
+        return _lab02_split()["test"]
     raise ValueError(f"Unknown corpus {corpus!r}")
 
 
@@ -309,6 +316,8 @@ def recipe_key(name: str) -> str:
                "tokenizer_vocab": TOKENIZER_VOCAB, "chat_template": CHAT_TEMPLATE}
     if recipe.corpus == "lab01-sft":  # only here, so that the other models keep their keys
         payload["sft"] = _sft_recipe()
+    if recipe.corpus == "lab02-reward":
+        payload["reward"] = _reward_recipe()
     return _digest(payload)[:12]
 
 
@@ -418,6 +427,81 @@ def _train_sft(model, tokenizer) -> list[float]:
     return losses
 
 
+# --------------------------------------------------------------------------------------------------
+# The zoo's copy of lab 02's reward model
+# --------------------------------------------------------------------------------------------------
+REWARD_LAB = "02_reward_modeling"
+
+
+def _lab02_config():
+    from .config import lab_config
+
+    # lab 02 starts from "pipeline:sft", which may name a model saved in this folder: the copy starts from the
+    # zoo's SFT copy, so that it depends on the recipes alone
+    cfg = lab_config(REWARD_LAB, "tiny", quiet=True, check_environment=False)
+    return cfg.replace(model_name=str(zoo_path("tiny-sft", build=False)))
+
+
+def _reward_recipe() -> dict:
+    from importlib.metadata import version
+
+    from .lab_configs import profile_values
+
+    return {"lab02_tiny": profile_values(REWARD_LAB, "tiny"), "trl": version("trl"),
+            "test_rows": _corpus_digest("lab02-reward-test", 0)}
+
+
+def _lab02_split() -> dict[str, list[dict]]:
+    """Lab 02's training and held-out pairs, cleaned as section 1.2 cleans them (with the SFT copy's tokenizer)."""
+    from . import data, reward
+
+    cfg = _lab02_config()
+    tokenizer = build_tokenizer("opt")  # tiny-sft's, which is tiny-opt's: no model needs building to read it
+    with _quietly():
+        pairs = data.load_pairwise(cfg.dataset, n=cfg.n_train + cfg.n_test, seed=cfg.seed)
+        split = pairs.train_test_split(test_size=min(cfg.n_test, len(pairs) // 5), seed=cfg.seed)
+        return {part: list(reward.clean_pairs(split[part], tokenizer, cfg.max_length, quiet=True)[0])
+                for part in ("train", "test")}
+
+
+def _train_reward(tokenizer):
+    """Lab 02's tiny run: tiny-sft with a one-output head, its RewardConfig, seed, threads and evaluations."""
+    import datasets
+    import torch
+    from transformers import AutoModelForSequenceClassification, set_seed
+    from transformers.trainer_callback import PrinterCallback
+    from trl import RewardTrainer
+
+    from . import reward, training
+
+    cfg = _lab02_config()
+    rows = _lab02_split()
+
+    def encoded(part):
+        return datasets.Dataset.from_list([
+            {"chosen_ids": reward.encode(tokenizer, r["prompt"], r["chosen"]),
+             "rejected_ids": reward.encode(tokenizer, r["prompt"], r["rejected"])} for r in rows[part]])
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(cfg.cpu_threads or threads)
+        with _quietly(), tempfile.TemporaryDirectory() as out:
+            set_seed(cfg.seed)  # the head's initialisation, as after lab 02's prepare_lab
+            model = AutoModelForSequenceClassification.from_pretrained(cfg.model_name, num_labels=1,
+                                                                       dtype=torch.float32)
+            model.config.pad_token_id = tokenizer.pad_token_id
+            trainer = RewardTrainer(model=model, args=training.reward_args(cfg, output_dir=out, disable_tqdm=True),
+                                    train_dataset=encoded("train"), eval_dataset=encoded("test"),
+                                    processing_class=tokenizer)
+            trainer.remove_callback(PrinterCallback)
+            training.train(trainer)
+            history = trainer.state.log_history
+    finally:
+        torch.set_num_threads(threads)
+    evals = [e for e in history if "eval_accuracy" in e]
+    return model, [e["loss"] for e in history if "loss" in e], evals[-1]["eval_accuracy"]
+
+
 def _build_threads() -> int:
     """Every core for a build, unless ``OMP_NUM_THREADS`` gives this process a share (processes that share the
     cores, each with every core's worth of spinning threads, slow each other down many times over)."""
@@ -430,12 +514,22 @@ def _build_threads() -> int:
 def _train(recipe: ZooRecipe, path: Path):
     """The model, its tokenizer and its card (``recipe.json``), trained from the seeded recipe."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
     started = time.perf_counter()
     style = {"opt": "opt", "gpt2": "gpt2", "qwen2": "qwen2", "distilbert": "classifier"}[recipe.architecture]
     tokenizer = build_tokenizer(style)
     set_seed(recipe.seed)
+    if recipe.kind == "reward-model":
+        tokenizer = AutoTokenizer.from_pretrained(zoo_path(recipe.init_from))
+        model, losses, accuracy = _train_reward(tokenizer)
+        model.config.name_or_path = str(path)
+        card = {"recipe": asdict(recipe), "key": path.name.rsplit("-", 1)[-1], "versions": _versions_key(),
+                "reward": _reward_recipe(), "parameters": sum(p.numel() for p in model.parameters()),
+                "first_loss": losses[0], "final_loss": losses[-1], "eval_accuracy": accuracy,
+                "build_seconds": round(time.perf_counter() - started, 2),
+                "note": "lab 02's tiny reward-model run on the zoo's SFT copy, built offline by labhelpers."}
+        return model, tokenizer, card
     if recipe.init_from:
         model = AutoModelForCausalLM.from_pretrained(zoo_path(recipe.init_from))
     elif recipe.kind == "causal-lm":

@@ -8,6 +8,7 @@ import pytest
 from conftest import checks_of, failure_of, results_of
 
 from labhelpers.synthetic import pairwise
+from labhelpers.tiny import RECIPES, build_tokenizer
 
 
 @pytest.mark.notebook
@@ -38,7 +39,8 @@ def test_broken_pairs_in_a_local_file_are_dropped_and_counted(executed_lab, tmp_
     broken = ([{"prompt": "Say hi.", "chosen": "hi", "rejected": "hi"}] * 3
               + [{"prompt": "Say hi.", "chosen": "", "rejected": "bye"}] * 2
               + [{"prompt": "Say hi. " * 100, "chosen": "hi", "rejected": "bye"}] * 2)
-    with_eos = [{**r, "chosen": r["chosen"] + "<|endoftext|>"} for r in pairwise(5, seed=12)]
+    eos = build_tokenizer(RECIPES["tiny-sft"].architecture).eos_token  # lab 02's tiny model is lab 01's OPT: </s>
+    with_eos = [{**r, "chosen": r["chosen"] + eos} for r in pairwise(5, seed=12)]
     path = tmp_path_factory.mktemp("pairs") / "pairs.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows + broken + with_eos) + "\n")
     run = executed_lab("02", DATASET=str(path), MAX_STEPS=4)
