@@ -21,6 +21,7 @@ fails it until it gets a case here.
 | 02 | ``e02b0002`` | counts non-pad tokens (wrong with left padding and inner eos) |
 | 03 | ``0d04999b`` | forgets to divide by Z |
 | 03 | ``0c1bd458`` | forgets β in the implicit rewards |
+| 03 | ``a7d3c5e1-2`` | answer mask that leaves the padding in; log-probs read without the shift by one |
 | 03 | ``4cecc545`` | trains the second run at the lab's β, not at ``LARGER_BETA`` |
 | 04 | ``6cfeb5c7`` | TD error without the next value (no bootstrap) |
 | 04 | ``3abae4a1`` | clipped term only, without the min |
@@ -96,6 +97,12 @@ CASES = [
          "chosen_rewards = policy_chosen_logps - ref_chosen_logps\n"
          "rejected_rewards = policy_rejected_logps - ref_rejected_logps\n"
          "losses = -F.logsigmoid(chosen_rewards - rejected_rewards)"),
+    Case("03_dpo", "a7d3c5e1-2", ("a7d3c5e1-3",), ("answer_logps_match_library",),
+         "columns = torch.arange(input_ids.shape[1], device=input_ids.device)\n"
+         "return (columns[None, :] >= prompt_lengths[:, None]).long()"),
+    Case("03_dpo", "a7d3c5e1-2", ("a7d3c5e1-3",), ("answer_logps_match_library",),
+         "token_logps = F.log_softmax(logits.float(), dim=-1).gather(-1, input_ids[:, :, None]).squeeze(-1)\n"
+         "return (token_logps * mask).sum(-1)", block=1),
     Case("03_dpo", "4cecc545", ("4cecc545-check",), ("beta_experiment_direction",),
          "beta_policy = AutoModelForCausalLM.from_pretrained(cfg.model_name, dtype=torch.float32).to(cfg.device)\n"
          "beta_trainer = DPOTrainer(model=beta_policy, ref_model=ref_model, args=dpo_args('dpo-larger-beta', ['sigmoid']),\n"
