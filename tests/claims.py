@@ -293,14 +293,15 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('04_ppo_rlhf', 'One NaN reward would turn every'): C(checks='broken_rewards_are_caught'),
     ('04_ppo_rlhf', 'The classifier scores the text,'): C(printed='praise and complaint'),
     ('04_ppo_rlhf', 'A text such as "was awful and'): C(printed='rollouts score ≥ 0.99'),
-    ('04_ppo_rlhf', 'The cell after the curves compares'): C(results='objective_first_last', printed='The objective {went}'),
+    ('04_ppo_rlhf', 'The cell after the curves compares'): C(checks='objective_rises', results='objective_first_last', printed='The objective {went}'),
+    ('04_ppo_rlhf', 'Each update climbs it on the batch'): C(checks='objective_rises', results='objective_first_last'),
     ('04_ppo_rlhf', 'Without the penalty the reward ends'): C(checks=('no_kl_reward_about_as_high', 'no_kl_drifts_further', 'no_kl_loses_fluency')),
     ('04_ppo_rlhf', 'GPT-2 learns one embedding per'): C(checks='position_ids_fix_left_padding'),
     ('04_ppo_rlhf', 'GRPO gets there without a value'): C(checks='grpo_improves'),
     ('04_ppo_rlhf', "The second prompt's responses"): C(checks='group_advantages_match_trl', printed='"advantages "'),
     ('04_ppo_rlhf', 'In the first group the best response'): C(checks='group_advantages_match_trl', printed='"advantages "'),
     ('04_ppo_rlhf', 'You estimated a policy gradient'): C(checks=('reward_sign_sets_update_direction', 'reward_improves', 'kl_stays_bounded', 'no_kl_drifts_further', 'grpo_improves')),
-    ('04_ppo_rlhf', 'Each PPO update climbs score'): C(checks=('reward_improves', 'kl_stays_bounded'), results='objective_first_last'),
+    ('04_ppo_rlhf', 'Each PPO update climbs score'): C(checks=('reward_improves', 'kl_stays_bounded', 'objective_rises'), results='objective_first_last'),
     ('04_ppo_rlhf', 'Without the penalty the reward rose'): C(checks=('no_kl_reward_about_as_high', 'no_kl_drifts_further', 'no_kl_loses_fluency')),
     ('04_ppo_rlhf', 'The records below are what the'): C(printed='show_summary'),
     ('04_ppo_rlhf', 'Maximum likelihood raises $\\log\\pi_\\theta(a)$'): C(checks='own_samples_likelihood_goes_nowhere'),
@@ -705,7 +706,8 @@ GENERAL: dict[tuple[str, str], str] = {
     ('04_ppo_rlhf', '`approx_kl` | mean $\\tfrac12(\\log\\rho_t)^2$:'): READ,
     ('04_ppo_rlhf', '`entropy` | mean entropy of the'): READ,
     ('04_ppo_rlhf', 'The curves put the score next'): HOW,
-    ('04_ppo_rlhf', 'Climbing it on each batch does'): REAL,
+    ('04_ppo_rlhf', 'That happens when the updates are too large'): HOW,
+    ('04_ppo_rlhf', "The tiny profile's learning rate"): SETTING,
     ('04_ppo_rlhf', 'The same held-out queries, sampled'): HOW,
     ('04_ppo_rlhf', 'Compared with the run above,'): ASK,
     ('04_ppo_rlhf', '(a) about the same &nbsp; (b)'): QUIZ,
@@ -717,6 +719,7 @@ GENERAL: dict[tuple[str, str], str] = {
     ('04_ppo_rlhf', 'Why does the clip fraction rise'): ASK,
     ('04_ppo_rlhf', 'TRL 1.x dropped PPO for critic-free'): HOW,
     ('04_ppo_rlhf', "TRL's GRPO and RLOO left-pad"): TRL,
+    ('04_ppo_rlhf', 'Double `LEARNING_RATE`: does'): ASK,
     ('04_ppo_rlhf', 'Compare more than the reward'): READ,
     ('04_ppo_rlhf', 'Before running it, predict: what'): ASK,
     ('04_ppo_rlhf', 'Subtracting a baseline $b$ (for'): DEF,
@@ -857,9 +860,6 @@ UNBACKED: dict[tuple[str, str], str] = {
         "the next cell prints the rewards of ' great .' and ' awful .' from the reward model in use: in the default run "
         "(REWARD_SOURCE = 'classifier') the classifier's [1.0, 0.0], not lab 02's model's; print lab 02's rewards of "
         "both texts whenever its saved model exists"),
-    ('04_ppo_rlhf', "The tiny profile's learning rate"): (
-        "a static statement about the logged statistics: a tiny run printed clipfrac 0.07-0.14 (inside 'a few per "
-        "cent up to about 0.2') and approx_kl 0.02-0.14; print the comparison with the table's ranges from history"),
     ('04_ppo_rlhf', 'Measured on 200 tiny synthetic'): (
         "a figure measured outside this run (200 tiny reviews, lab 02's model against the classifier: 25 %, 49 %, "
         "100 %); print it from a measurement in the lab, or check that lab 02's model prefers the positive review "

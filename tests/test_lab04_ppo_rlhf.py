@@ -21,6 +21,16 @@ def test_ppo_raises_the_held_out_reward(lab04):
 
 
 @pytest.mark.notebook
+def test_ppo_raises_the_objective_it_maximises(lab04):
+    """score − β·KL per response, mean of the last quarter of the steps over the first, rises by a margin."""
+    objective = results_of(lab04)["objective_first_last"]
+    assert objective["last"] > objective["first"] + lab_defaults("04")["min_objective_gain"], objective
+    check = {r["name"]: r for r in lab04.records if r["kind"] == "check"}["objective_rises"]
+    assert check["passed"], check
+    assert check["value"] == pytest.approx(objective["last"] - objective["first"], rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.notebook
 def test_the_kl_penalty_keeps_the_policy_close_and_fluent(lab04):
     results = results_of(lab04)
     assert 0.0 < results["kl_final"] < 3 * lab_defaults("04")["kl_target"], "the lab's kl_stays_bounded bound"
@@ -33,7 +43,7 @@ def test_the_kl_penalty_keeps_the_policy_close_and_fluent(lab04):
 def test_every_check_of_lab04_passes(lab04):
     checks = {r["name"]: r["passed"] for r in lab04.records if r["kind"] == "check"}
     assert {"reinforce_matches_exact_gradient", "reward_sign_sets_update_direction", "gae_matches_library",
-            "clipped_loss_matches_library", "reward_improves", "no_kl_drifts_further"} <= set(checks)
+            "clipped_loss_matches_library", "reward_improves", "objective_rises", "no_kl_drifts_further"} <= set(checks)
     assert all(checks.values()), checks
 
 

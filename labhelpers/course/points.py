@@ -148,6 +148,7 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "ppo_step_by_hand_matches_trainer": lt(1, 1e-3),  # the step written out, with exercise 4.3 in it
         "broken_rewards_are_caught": flag(D),
         "training_statistics_finite": flag(D),
+        "objective_rises": gt(1),  # score − β·KL, last quarter of the steps over the first (cfg.min_objective_gain)
         "reward_improves": ge(1),
         "kl_stays_bounded": lt(1),
         "no_kl_drifts_further": gt(1),
