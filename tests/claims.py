@@ -388,6 +388,8 @@ GENERAL: dict[tuple[str, str], str] = {
     ('00_overview', 'Generation parameters**, [lab'): COURSE,
     ('00_overview', 'Give a number.'): QUIZ,
     ('00_overview', "Each lab's first cell gives its"): NAV,
+    ('00_overview', "figure's hand-overs are real"): HOW,  # how labhelpers.stages resolves; tests/test_stages.py
+    ('00_overview', 'In `full` each lab says what it starts'): PROFILE,
     ('00_overview', "Lab 01's loss, the log-ratios"): COURSE,
     # 01_instruction_tuning
     ('01_instruction_tuning', 'It is the first stage after pre-training'): COURSE,
