@@ -19,7 +19,7 @@ fails it until it gets a case here.
 | 01 | ``36d5b218`` | no shift: position t scored against token t |
 | 02 | ``8f40117b`` | adds the margin instead of subtracting it |
 | 02 | ``e02b0002`` | counts non-pad tokens (wrong with left padding and inner eos) |
-| 03 | ``0d04999b`` | forgets to divide by Z |
+| 03 | ``0d04999b`` | forgets to divide by Z; or leaves π_ref out (a distribution, so only the optimum's checks catch it) |
 | 03 | ``0c1bd458`` | forgets β in the implicit rewards |
 | 03 | ``a7d3c5e1-2`` | answer mask that leaves the padding in; log-probs read without the shift by one |
 | 03 | ``4cecc545`` | trains the second run at the lab's β, not at ``LARGER_BETA`` |
@@ -93,6 +93,10 @@ CASES = [
     Case("03_dpo", "0d04999b", (), ("optimal_policy_is_a_distribution",),
          "weights = pi_ref * np.exp(r / beta)\n"
          "return weights, weights.sum()"),
+    Case("03_dpo", "0d04999b", ("48bf370b-1", "48bf370b-3"),
+         ("optimal_policy_is_a_distribution", "optimum_beats_other_policies", "optimum_value_is_beta_log_Z"),
+         "weights = np.exp(r / beta)\n"
+         "return weights / weights.sum(), weights.sum()"),
     Case("03_dpo", "0c1bd458", ("0c1bd458-2",), ("dpo_loss_matches_library",),
          "chosen_rewards = policy_chosen_logps - ref_chosen_logps\n"
          "rejected_rewards = policy_rejected_logps - ref_rejected_logps\n"
