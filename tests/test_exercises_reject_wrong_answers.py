@@ -87,7 +87,7 @@ CASES = [
          "if margin is not None:\n"
          "    diff = diff + margin\n"
          "return -F.logsigmoid(diff).mean()"),
-    Case("02_reward_modeling", "e02b0002", ("e02b0003",),
+    Case("02_reward_modeling", "e02b0002", ("e02b0003", "e02b0004"),
          ("reward_positions_match_library", "reward_positions_give_the_models_reward"),
          "return (input_ids != pad_token_id).sum(dim=1) - 1"),
     Case("03_dpo", "0d04999b", (), ("optimal_policy_is_a_distribution",),
