@@ -308,3 +308,33 @@ def test_instruction_prompts_are_lab_01s_and_the_answer_tokens_follow_the_prompt
                  "rejected": [*row["chosen"][:1], {"role": "assistant", "content": "a"}, *row["rejected"]]}
     with pytest.raises(PreferenceRowError, match="one user request"):
         process_row(two_turns, prompt_format="instruction")
+
+
+def test_the_outcome_checks_fail_on_runs_the_text_does_not_describe(monkeypatch):
+    """Section 6's outcome checks, run on the measured shapes of this run's three models and on runs that did not
+    happen: plain DPO whose one answer ends (not the collapse the text names), DPO + SFT that does not end, and
+    DPO + SFT that follows the topic where its start did not. Each of those fails exactly its check."""
+    from labhelpers import records
+
+    cfg = labhelpers.lab_config("03", "tiny", quiet=True)
+    source = cell_source("03_dpo", "c0af7657-6")
+    measured = {  # labhelpers run 03, tiny, this commit's lab
+        "ref": {"top_share": 0.5, "stopped": 1.0, "well_formed": 1.0, "positive": 0.5, "on_topic": 0.1},
+        "dpo": {"top_share": 1.0, "stopped": 0.0, "well_formed": 0.0, "positive": 0.0, "on_topic": 0.0},
+        "dpo_sft": {"top_share": 0.7, "stopped": 1.0, "well_formed": 1.0, "positive": 1.0, "on_topic": 0.1}}
+    other_runs = {"measured": ({}, set()),
+                  "plain DPO ends": ({"dpo": {"stopped": 1.0}}, {"plain_dpo_collapses"}),
+                  "plain DPO varied": ({"dpo": {"top_share": 0.3}}, {"plain_dpo_collapses"}),
+                  "DPO + SFT never ends": ({"dpo_sft": {"stopped": 0.0}}, {"sft_term_writes_positive_reviews"}),
+                  "DPO + SFT as positive as the start": ({"dpo_sft": {"positive": 0.6}},
+                                                         {"sft_term_writes_positive_reviews"}),
+                  "DPO + SFT on topic": ({"dpo_sft": {"on_topic": 0.9}}, {"topic_stays_the_start_models"})}
+    for name, (changes, failing) in other_runs.items():
+        runs = {model: {**values, **changes.get(model, {})} for model, values in measured.items()}
+        shape = {model: {k: v[k] for k in ("top_share", "stopped")} for model, v in runs.items()}
+        judged = {model: {k: v[k] for k in ("well_formed", "positive", "on_topic")} for model, v in runs.items()}
+        monkeypatch.setattr(records, "_log", [])
+        exec(compile(source, f"<section 6 outcome: {name}>", "exec"),
+             {"cfg": cfg, "shape": shape, "judged": judged, "record_check": records.record_check})
+        failed = {r["name"] for r in records._log if not r["passed"]}
+        assert len(records._log) == 3 and failed == failing, (name, failed)
