@@ -12,12 +12,11 @@ zoo name                in place of                          what it is
 ``tiny-sentiment``      ``lvwerra/distilbert-imdb``          DistilBERT classifier, NEGATIVE/POSITIVE
 ``tiny-qwen2``          ``Qwen/Qwen2.5-0.5B-Instruct``       Qwen2 causal LM, briefly pre-trained
 ``tiny-sft``            ``pipeline:sft`` (lab 01's model)    ``tiny-opt`` after lab 01's tiny SFT run
+``tiny-reward``         ``pipeline:reward`` (lab 02's)       ``tiny-sft`` after lab 02's reward run
 ======================  ===================================  =====================================
 
-``tiny-sft`` is the zoo's copy of lab 01's SFT model (:mod:`labhelpers.stages`): lab 01's tiny recipe (its config
-values, the reference formatting, ``training.sft_args``, ``SFTTrainer`` with the completion-only loss, the same
-seed) on lab 01's training split, so a later lab that runs without lab 01 starts from nearly the model lab 01
-would have saved. Its key covers that recipe, the training rows and TRL's version.
+``tiny-sft`` and ``tiny-reward`` are the zoo's copies of labs 01 and 02's hand-overs, trained by those labs' own
+tiny recipes (:mod:`labhelpers.zoo_copies`).
 
 They share one byte-level BPE vocabulary trained with the ``tokenizers`` library on the synthetic corpus of
 :mod:`labhelpers.synthetic`; the GPT-2 models get a GPT-2-style tokenizer (``<|endoftext|>`` for bos/eos, no
@@ -30,18 +29,16 @@ Building is seeded: rebuilding gives identical weights on the same machine and v
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import zoo_cache
+from . import zoo_cache, zoo_copies
 
 ZOO_VERSION = 1
 SPECIAL_TOKENS = ["<pad>", "</s>", "<|endoftext|>", "<unk>", "<s>"]
@@ -237,14 +234,8 @@ def _corpus_texts(corpus: str, seed: int) -> list:
         return [r["text"] for r in synthetic.imdb_reviews(2000, seed=seed + 7)]
     if corpus == "labelled-reviews":
         return synthetic.imdb_reviews(2000, seed=seed + 11)
-    if corpus == "lab01-sft":
-        return _lab01_split()["train"]
-    if corpus == "lab01-sft-test":  # evaluated on, never trained on, yet it orders the batches (see _train_sft)
-        return _lab01_split()["test"]
-    if corpus == "lab02-reward":
-        return _lab02_split()["train"]
-    if corpus == "lab02-reward-test":
-        return _lab02_split()["test"]
+    if corpus in zoo_copies.CORPORA:  # a lab's own rows: the zoo's copies of the pipeline's hand-overs
+        return zoo_copies.rows(corpus)
     raise ValueError(f"Unknown corpus {corpus!r}")
 
 
@@ -314,10 +305,8 @@ def recipe_key(name: str) -> str:
     payload = {"recipe": asdict(recipe), "parent": parent, "versions": _versions_key(),
                "corpus": _corpus_digest(recipe.corpus, recipe.seed), "tokenizer_corpus": _tokenizer_corpus_digest(),
                "tokenizer_vocab": TOKENIZER_VOCAB, "chat_template": CHAT_TEMPLATE}
-    if recipe.corpus == "lab01-sft":  # only here, so that the other models keep their keys
-        payload["sft"] = _sft_recipe()
-    if recipe.corpus == "lab02-reward":
-        payload["reward"] = _reward_recipe()
+    if recipe.corpus in zoo_copies.CORPORA:  # only here, so that the other models keep their keys
+        payload.update(zoo_copies.recipe_payload(recipe.corpus))
     return _digest(payload)[:12]
 
 
@@ -343,165 +332,6 @@ def zoo_path(name: str, build: bool = True) -> Path:
     return path
 
 
-# --------------------------------------------------------------------------------------------------
-# The zoo's copy of lab 01's SFT model
-# --------------------------------------------------------------------------------------------------
-SFT_LAB = "01_instruction_tuning"
-
-
-def _lab01_config():
-    from .config import lab_config
-
-    return lab_config(SFT_LAB, "tiny", quiet=True, check_environment=False)
-
-
-def _sft_recipe() -> dict:
-    """What the SFT copy depends on besides its rows: lab 01's tiny values and the TRL that trains them."""
-    from importlib.metadata import version
-
-    from .lab_configs import profile_values
-
-    return {"lab01_tiny": profile_values(SFT_LAB, "tiny"), "trl": version("trl"), "evaluations": "as lab 01's",
-            "test_rows": _corpus_digest("lab01-sft-test", 0)}
-
-
-@contextlib.contextmanager
-def _quietly():
-    """No datasets bars and no transformers notices: the build runs inside a lab's setup cell, which says it."""
-    import datasets
-    from transformers.utils import logging as transformers_logging
-
-    bars, verbosity = datasets.is_progress_bar_enabled(), transformers_logging.get_verbosity()
-    datasets.disable_progress_bars()
-    transformers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-        if bars:
-            datasets.enable_progress_bars()
-
-
-def _lab01_split() -> dict[str, list[dict]]:
-    """Lab 01's training and test rows in TRL's prompt/completion form: the lab's data and split (section 1.2)."""
-    from . import data, formatting
-
-    cfg = _lab01_config()
-    with _quietly():
-        rows = data.load_code_alpaca(cfg.dataset, n=cfg.n_train + cfg.n_test, seed=cfg.seed)
-    n_test = max(1, min(cfg.n_test, round(len(rows) * cfg.n_test / (cfg.n_train + cfg.n_test))))
-    split = rows.train_test_split(test_size=n_test, seed=cfg.seed)
-    return {part: [formatting.to_prompt_completion(row, cfg.response_template) for row in split[part]]
-            for part in ("train", "test")}
-
-
-def _train_sft(model, tokenizer) -> list[float]:
-    """Lab 01's tiny SFT run on ``model`` (``tiny-opt``): the lab's ``SFTConfig``, seed and thread count."""
-    import datasets
-    import torch
-    from transformers.trainer_callback import PrinterCallback
-    from trl import SFTTrainer
-
-    from . import training
-
-    cfg = _lab01_config()
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(cfg.cpu_threads or threads)  # lab 01's threads: the same arithmetic as the lab
-        with _quietly(), tempfile.TemporaryDirectory() as out:
-            # lab 01's main run evaluates on its test rows every tenth of the run and at the start; each evaluation
-            # draws from torch's generator, which orders the later batches, so the copy evaluates alike (its
-            # figures are not used) and trains on the batches lab 01 trains on
-            args = training.sft_args(cfg, completion_only_loss=True, output_dir=out, disable_tqdm=True,
-                                     eval_strategy="steps", eval_steps=max(1, cfg.max_steps // 10),
-                                     eval_on_start=True)
-            rows = _lab01_split()
-            trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
-                                 train_dataset=datasets.Dataset.from_list(rows["train"]),
-                                 eval_dataset=datasets.Dataset.from_list(rows["test"]))
-            trainer.remove_callback(PrinterCallback)
-            training.train(trainer)
-            losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    finally:
-        torch.set_num_threads(threads)
-    return losses
-
-
-# --------------------------------------------------------------------------------------------------
-# The zoo's copy of lab 02's reward model
-# --------------------------------------------------------------------------------------------------
-REWARD_LAB = "02_reward_modeling"
-
-
-def _lab02_config():
-    from .config import lab_config
-
-    # lab 02 starts from "pipeline:sft", which may name a model saved in this folder: the copy starts from the
-    # zoo's SFT copy, so that it depends on the recipes alone
-    cfg = lab_config(REWARD_LAB, "tiny", quiet=True, check_environment=False)
-    return cfg.replace(model_name=str(zoo_path("tiny-sft", build=False)))
-
-
-def _reward_recipe() -> dict:
-    from importlib.metadata import version
-
-    from .lab_configs import profile_values
-
-    return {"lab02_tiny": profile_values(REWARD_LAB, "tiny"), "trl": version("trl"),
-            "test_rows": _corpus_digest("lab02-reward-test", 0)}
-
-
-def _lab02_split() -> dict[str, list[dict]]:
-    """Lab 02's training and held-out pairs, cleaned as section 1.2 cleans them (with the SFT copy's tokenizer)."""
-    from . import data, reward
-
-    cfg = _lab02_config()
-    tokenizer = build_tokenizer("opt")  # tiny-sft's, which is tiny-opt's: no model needs building to read it
-    with _quietly():
-        pairs = data.load_pairwise(cfg.dataset, n=cfg.n_train + cfg.n_test, seed=cfg.seed)
-        split = pairs.train_test_split(test_size=min(cfg.n_test, len(pairs) // 5), seed=cfg.seed)
-        return {part: list(reward.clean_pairs(split[part], tokenizer, cfg.max_length, quiet=True)[0])
-                for part in ("train", "test")}
-
-
-def _train_reward(tokenizer):
-    """Lab 02's tiny run: tiny-sft with a one-output head, its RewardConfig, seed, threads and evaluations."""
-    import datasets
-    import torch
-    from transformers import AutoModelForSequenceClassification, set_seed
-    from transformers.trainer_callback import PrinterCallback
-    from trl import RewardTrainer
-
-    from . import reward, training
-
-    cfg = _lab02_config()
-    rows = _lab02_split()
-
-    def encoded(part):
-        return datasets.Dataset.from_list([
-            {"chosen_ids": reward.encode(tokenizer, r["prompt"], r["chosen"]),
-             "rejected_ids": reward.encode(tokenizer, r["prompt"], r["rejected"])} for r in rows[part]])
-
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(cfg.cpu_threads or threads)
-        with _quietly(), tempfile.TemporaryDirectory() as out:
-            set_seed(cfg.seed)  # the head's initialisation, as after lab 02's prepare_lab
-            model = AutoModelForSequenceClassification.from_pretrained(cfg.model_name, num_labels=1,
-                                                                       dtype=torch.float32)
-            model.config.pad_token_id = tokenizer.pad_token_id
-            trainer = RewardTrainer(model=model, args=training.reward_args(cfg, output_dir=out, disable_tqdm=True),
-                                    train_dataset=encoded("train"), eval_dataset=encoded("test"),
-                                    processing_class=tokenizer)
-            trainer.remove_callback(PrinterCallback)
-            training.train(trainer)
-            history = trainer.state.log_history
-    finally:
-        torch.set_num_threads(threads)
-    evals = [e for e in history if "eval_accuracy" in e]
-    return model, [e["loss"] for e in history if "loss" in e], evals[-1]["eval_accuracy"]
-
-
 def _build_threads() -> int:
     """Every core for a build, unless ``OMP_NUM_THREADS`` gives this process a share (processes that share the
     cores, each with every core's worth of spinning threads, slow each other down many times over)."""
@@ -514,22 +344,14 @@ def _build_threads() -> int:
 def _train(recipe: ZooRecipe, path: Path):
     """The model, its tokenizer and its card (``recipe.json``), trained from the seeded recipe."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 
     started = time.perf_counter()
     style = {"opt": "opt", "gpt2": "gpt2", "qwen2": "qwen2", "distilbert": "classifier"}[recipe.architecture]
     tokenizer = build_tokenizer(style)
     set_seed(recipe.seed)
-    if recipe.kind == "reward-model":
-        tokenizer = AutoTokenizer.from_pretrained(zoo_path(recipe.init_from))
-        model, losses, accuracy = _train_reward(tokenizer)
-        model.config.name_or_path = str(path)
-        card = {"recipe": asdict(recipe), "key": path.name.rsplit("-", 1)[-1], "versions": _versions_key(),
-                "reward": _reward_recipe(), "parameters": sum(p.numel() for p in model.parameters()),
-                "first_loss": losses[0], "final_loss": losses[-1], "eval_accuracy": accuracy,
-                "build_seconds": round(time.perf_counter() - started, 2),
-                "note": "lab 02's tiny reward-model run on the zoo's SFT copy, built offline by labhelpers."}
-        return model, tokenizer, card
+    if recipe.corpus in zoo_copies.CORPORA:
+        return zoo_copies.build(recipe, path, started)
     if recipe.init_from:
         model = AutoModelForCausalLM.from_pretrained(zoo_path(recipe.init_from))
     elif recipe.kind == "causal-lm":
@@ -537,15 +359,6 @@ def _train(recipe: ZooRecipe, path: Path):
     else:
         model = AutoModelForSequenceClassification.from_config(_model_config(recipe, tokenizer))
     model = model.float()
-    if recipe.corpus == "lab01-sft":
-        losses = _train_sft(model, tokenizer)
-        model.config.name_or_path = str(path)
-        card = {"recipe": asdict(recipe), "key": path.name.rsplit("-", 1)[-1], "versions": _versions_key(),
-                "sft": _sft_recipe(), "parameters": sum(p.numel() for p in model.parameters()),
-                "first_loss": losses[0], "final_loss": losses[-1],
-                "build_seconds": round(time.perf_counter() - started, 2),
-                "note": "lab 01's tiny SFT run on lab 01's training rows, built offline by labhelpers."}
-        return model, tokenizer, card
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(_build_threads())

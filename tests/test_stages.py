@@ -160,7 +160,6 @@ def test_the_sft_copys_key_follows_lab_01s_tiny_recipe(monkeypatch):
 def test_the_zoos_copy_is_lab_01s_model_and_lab_02_in_tests_takes_it(executed_lab):
     """Each executed lab has a working folder of its own (conftest), so lab 02 never sees lab 01's save: it takes
     the zoo's copy, whichever lab finished first. The copy is lab 01's run, so either start gives the same lab 02."""
-    import torch
     from transformers import AutoModelForCausalLM
 
     first, second = executed_lab("01"), executed_lab("02")
