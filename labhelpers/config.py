@@ -233,10 +233,16 @@ def _merged_values(name: str, profile: str, overrides: dict[str, Any]) -> dict[s
     return values
 
 
+# what a lab does with each model field, in the line that says which model a "pipeline:" name resolved to
+PIPELINE_USES = {"model_name": "starts from", "reward_model_name": "scores with", "ref_model_name": "compares with"}
+
+
 def _start_line(name: str, profile: str, values: dict[str, Any], overrides: dict[str, Any]) -> str | None:
     """What the lab starts from and why, for a model that is not a ``pipeline:`` name (that one says it itself)."""
+    if stages.is_pipeline_name(values.get("model_name")):
+        return None
     chosen = {k.lower(): v for k, v in overrides.items() if v is not None}.get("model_name")
-    if chosen is not None and not stages.is_pipeline_name(chosen):
+    if chosen is not None:
         return f"This lab starts from {chosen}, set by MODEL_NAME in the parameters cell."
     return CONFIG_CLASSES[name].STARTS_FROM.get(profile)
 
@@ -277,13 +283,14 @@ def lab_config(lab: str, profile: str | None = "auto", *, quiet: bool = False, c
             warnings.warn(f"The 'full' profile is meant for a GPU; on this CPU lab {name} will take hours. Set "
                           "PROFILE = \"tiny\" for a quick offline run.", stacklevel=2)
     zoo_models = tuple(values[key][4:] for key in MODEL_KEYS if str(values.get(key)).startswith("zoo:"))
-    start = _start_line(name, profile, values, overrides)
+    lines = [_start_line(name, profile, values, overrides)]
     for key in MODEL_KEYS:
-        if stages.is_pipeline_name(values.get(key)):
-            resolved = stages.resolve(values[key], profile)  # reads folders only; prepare_lab builds a zoo copy
+        if stages.is_pipeline_name(values.get(key)):  # reads folders only; prepare_lab builds a zoo copy
+            resolved = stages.resolve(values[key], profile, uses=PIPELINE_USES[key])
             values[key] = resolved.path
             zoo_models += (resolved.zoo,) if resolved.zoo else ()
-            start = resolved.line if key == "model_name" else start
+            lines.append(resolved.line)
+    start = " ".join(line for line in lines if line) or None
     for key in MODEL_KEYS:
         if key in values:
             values[key] = _resolve_zoo(values[key])

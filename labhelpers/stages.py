@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 PREFIX = "pipeline:"
@@ -115,7 +115,7 @@ def save_stage(stage: str | Stage, model, tokenizer, *, profile: str, card: dict
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         full_card = {"stage": stage.name, "lab": stage.lab, "profile": profile,
                      "saved_at": now.isoformat(timespec="seconds"), **(card or {})}
         (tmp / CARD).write_text(json.dumps(full_card, indent=2, default=float))
@@ -145,21 +145,22 @@ def _when(card: dict) -> str:
         saved = datetime.fromisoformat(card["saved_at"])
     except (KeyError, TypeError, ValueError):
         return "at an unknown time"
-    return saved.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return saved.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def resolve(name: str, profile: str, root: str = "") -> Start:
+def resolve(name: str, profile: str, root: str = "", uses: str = "starts from") -> Start:
     """Resolve a ``pipeline:`` model name for ``profile`` without building or writing anything.
 
     The earlier lab's saved model when its card is there; else, in ``tiny``, the zoo's copy (its folder, which
     :func:`labhelpers.prepare_lab` builds); in ``full`` there is no zoo, so a missing model is one clear error.
+    ``uses`` says what the lab does with it in the line (``"starts from"``, ``"scores with"``).
     """
     stage = stage_of(name)
     _check_profile(profile)
     folder = os.path.abspath(stage_dir(stage, profile, root))
     card = read_card(folder, stage)
     if card is not None:
-        return Start(folder, None, f"This lab starts from {stage.title}, saved {_when(card)} in {folder}.", card)
+        return Start(folder, None, f"This lab {uses} {stage.title}, saved {_when(card)} in {folder}.", card)
     run_first = f"run lab {stage.lab[:2]} first to use yours"
     if profile != "tiny":
         raise ValueError(f"MODEL_NAME={name!r}: {stage.title} is not in {folder} ({run_first}, in the {profile!r} "

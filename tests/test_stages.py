@@ -142,6 +142,17 @@ def test_in_full_each_lab_says_what_it_starts_from_and_why(lab, model):
     assert set(CONFIG_CLASSES[cfg.lab].STARTS_FROM) <= {"tiny", "full"}
 
 
+def test_a_pipeline_reward_model_is_named_in_the_same_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = labhelpers.lab_config("04", "tiny", quiet=True, MODEL_NAME="pipeline:sft",
+                                REWARD_MODEL_NAME="pipeline:reward")
+    assert cfg.zoo_models[-2:] == ("tiny-sft", "tiny-reward") and "\n" not in cfg.start
+    assert Path(cfg.reward_model_name) == tiny.zoo_path("tiny-reward", build=False)
+    assert cfg.start.startswith("Lab 01's SFT model is not in ") and " Lab 02's reward model is not in " in cfg.start
+    full = labhelpers.lab_config("04", "full", quiet=True, check_environment=False, REWARD_MODEL_NAME=str(tmp_path))
+    assert full.start == CONFIG_CLASSES["04_ppo_rlhf"].STARTS_FROM["full"]  # no pipeline name: the reason alone
+
+
 def test_a_model_set_in_the_parameters_cell_is_named_as_such(tmp_path):
     cfg = labhelpers.lab_config("02", "full", quiet=True, check_environment=False, MODEL_NAME=str(tmp_path))
     assert cfg.start == f"This lab starts from {tmp_path}, set by MODEL_NAME in the parameters cell."
