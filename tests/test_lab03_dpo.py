@@ -287,7 +287,7 @@ def test_instruction_prompts_are_lab_01s_and_the_answer_tokens_follow_the_prompt
     DPOTrainer finds the whole answer; a multi-turn prompt has no instruction form and says so."""
     from transformers import AutoTokenizer
 
-    from labhelpers.formatting import formatting_prompts_func_no_response
+    from labhelpers.formatting import formatting_prompts_func_no_response, to_prompt_completion
     from labhelpers.preferences import PreferenceRowError, process_row
     from labhelpers.synthetic import preferences
 
@@ -304,6 +304,10 @@ def test_instruction_prompts_are_lab_01s_and_the_answer_tokens_follow_the_prompt
     tokenizer = AutoTokenizer.from_pretrained(cfg.model_name)
     prompt_ids = tokenizer(out["prompt"])["input_ids"]
     assert tokenizer(out["prompt"] + out["chosen"])["input_ids"][:len(prompt_ids)] == prompt_ids
+    # the very tokens lab 01 trained its SFT model on, for the same request and answer
+    lab01 = to_prompt_completion({"instruction": request, "input": "", "output": out["chosen"]})
+    assert tokenizer(lab01["prompt"] + lab01["completion"])["input_ids"] == \
+        tokenizer(out["prompt"] + out["chosen"])["input_ids"]
     two_turns = {"chosen": [*row["chosen"][:1], {"role": "assistant", "content": "a"}, *row["chosen"]],
                  "rejected": [*row["chosen"][:1], {"role": "assistant", "content": "a"}, *row["rejected"]]}
     with pytest.raises(PreferenceRowError, match="one user request"):
