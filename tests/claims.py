@@ -295,6 +295,7 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('04_ppo_rlhf', 'A text such as "was awful and'): C(printed='rollouts score ≥ 0.99'),
     ('04_ppo_rlhf', 'The cell after the curves compares'): C(checks='objective_rises', results='objective_first_last', printed='The objective {went}'),
     ('04_ppo_rlhf', 'Each update climbs it on the batch'): C(checks='objective_rises', results='objective_first_last'),
+    ('04_ppo_rlhf', 'When lab 02 has saved its model in this folder'): C(printed="lab 02's reward model, saved in this folder"),
     ('04_ppo_rlhf', 'Without the penalty the reward ends'): C(checks=('no_kl_reward_about_as_high', 'no_kl_drifts_further', 'no_kl_loses_fluency')),
     ('04_ppo_rlhf', 'GPT-2 learns one embedding per'): C(checks='position_ids_fix_left_padding'),
     ('04_ppo_rlhf', 'GRPO gets there without a value'): C(checks='grpo_improves'),
@@ -661,7 +662,8 @@ GENERAL: dict[tuple[str, str], str] = {
     ('04_ppo_rlhf', 'Which reward model scores the'): HEAD,
     ('04_ppo_rlhf', '`REWARD_SOURCE` | scores | use'): HEAD,
     ('04_ppo_rlhf', "Lab 02's model is not the default"): SETTING,
-    ('04_ppo_rlhf', 'Score with the model whose preferences'): REAL,
+    ('04_ppo_rlhf', "RLHF's reward model is the kind"): PIPELINE,
+    ('04_ppo_rlhf', 'A policy learns what its reward'): REAL,
     ('04_ppo_rlhf', '(The original course\'s "the reward'): ORIG,
     ('04_ppo_rlhf', 'KL**: $\\frac1B\\sum_i \\sum_t \\big(\\log\\pi(y_{i,t})'): DEF,
     ('04_ppo_rlhf', 'Sampling uses the full distribution'): SETTING,
@@ -719,9 +721,9 @@ GENERAL: dict[tuple[str, str], str] = {
     ('04_ppo_rlhf', 'Raise `INIT_KL_COEF` to 1.0:'): ASK,
     ('04_ppo_rlhf', 'Lower `LEARNING_RATE` ten-fold:'): ASK,
     ('04_ppo_rlhf', 'Why does the clip fraction rise'): ASK,
+    ('04_ppo_rlhf', 'Double `LEARNING_RATE`: does'): ASK,
     ('04_ppo_rlhf', 'TRL 1.x dropped PPO for critic-free'): HOW,
     ('04_ppo_rlhf', "TRL's GRPO and RLOO left-pad"): TRL,
-    ('04_ppo_rlhf', 'Double `LEARNING_RATE`: does'): ASK,
     ('04_ppo_rlhf', 'Compare more than the reward'): READ,
     ('04_ppo_rlhf', 'Before running it, predict: what'): ASK,
     ('04_ppo_rlhf', 'Subtracting a baseline $b$ (for'): DEF,
@@ -858,17 +860,6 @@ UNBACKED: dict[tuple[str, str], str] = {
         "a prediction the run does not keep: a tiny run (17:57, labs/ of then) printed reward vs length r = +0.26 "
         "(labels vs length -0.02); a check |r| < 0.1 on both, or prose printed from reward_length_correlation"),
     # 04_ppo_rlhf
-    ('04_ppo_rlhf', '(the cell below prints both).'): (
-        "the next cell prints the rewards of ' great .' and ' awful .' from the reward model in use: in the default run "
-        "(REWARD_SOURCE = 'classifier') the classifier's [1.0, 0.0], not lab 02's model's; print lab 02's rewards of "
-        "both texts whenever its saved model exists"),
-    ('04_ppo_rlhf', 'Measured on 200 tiny synthetic'): (
-        "a figure measured outside this run (200 tiny reviews, lab 02's model against the classifier: 25 %, 49 %, "
-        "100 %); print it from a measurement in the lab, or check that lab 02's model prefers the positive review "
-        "in under half of the pairs"),
-    ('04_ppo_rlhf', 'A policy learns what its reward'): (
-        "a run with REWARD_SOURCE = 'lab02', measured once, not this run: the lab prints neither the -2.76 -> +2.07 "
-        "nor lab 02's rewards of the 'awful' and 'great' texts in the default run"),
     # 06_scaling_up
     ('06_scaling_up', 'For the tiny lab model those'): (
         "a static comparison the run does not bear out: a tiny run printed measured / formula 1.26 for the lab "
