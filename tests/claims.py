@@ -62,8 +62,9 @@ OUTCOME = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)  # the generators' markers
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|\||>)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]*_]*\s+(?=[A-Z(\"'*`_\[])")
+_BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|\|)")
+_QUOTE = re.compile(r"^\s*>\s?")
+_SENTENCE_END = re.compile(r"(?<=[.!?])([\"')\]*_]*)\s+(?=[A-Z(\"'*`_\[])")
 # Numbers that name a part of the course, not a figure: "### 5.2", "Exercise 1.3", "§4.2", "lab 03".
 _SECTION_NUMBER = re.compile(r"^#+\s*(?:\d+(?:\.\d+)*\.?)?|\b(?:Exercise|section|§|lab|labs|quiz|step)\s*\d+(?:\.\d+)*"
                              r"|§\s*\d+(?:\.\d+)*", re.IGNORECASE)
@@ -84,6 +85,7 @@ def blocks(source: str) -> list[str]:
     """The cell's text outside fenced code, cut into paragraphs, list items, table rows, quotes and headings."""
     found, current, fenced = [], [], False
     for line in _COMMENT.sub("", source).split("\n"):
+        line = _QUOTE.sub("", line)  # a quoted paragraph reads on across its "> " lines
         if _FENCE.match(line):
             fenced = not fenced
             continue
@@ -109,12 +111,12 @@ def sentences(source: str) -> list[str]:
         if block.startswith("#"):
             found.append(block)
             continue
-        marker = re.match(r"(?:[-*+>]|\d+[.)])\s+", block)
+        marker = re.match(r"(?:[-*+]|\d+[.)])\s+", block)
         pieces, start = [], 0
         for m in _SENTENCE_END.finditer(block, marker.end() if marker else 0):
-            if _ABBREVIATIONS.search(block[start:m.start()]):
+            if _ABBREVIATIONS.search(block[start:m.start(1)]):
                 continue
-            pieces.append(block[start:m.start()])
+            pieces.append(block[start:m.end(1)])  # closing quotes, brackets and emphasis stay with it
             start = m.end()
         pieces.append(block[start:])
         found.extend(p.strip() for p in pieces if p.strip())

@@ -170,6 +170,12 @@ def test_sentences_are_cut_at_sentence_ends_list_items_and_table_rows():
                                "* one item continued", "* two", "| a | b |", "| 1 | 2 |"]
 
 
+def test_a_quoted_paragraph_reads_on_across_its_lines():
+    text = "> **What the course said.** The rollout\n> libraries differ. Second\n> line.\n>\n> * a quoted item\n"
+    assert sentences(text) == ["**What the course said.**", "The rollout libraries differ.", "Second line.",
+                               "* a quoted item"]
+
+
 def test_a_reworded_sentence_makes_its_entry_stale():
     """(ii) on a copy: rewording a backed sentence leaves its key matching nothing."""
     (stem, text), _ = next(iter(CLAIMS.items()))
