@@ -312,6 +312,8 @@ def test_instruction_prompts_are_lab_01s_and_the_answer_tokens_follow_the_prompt
                  "rejected": [*row["chosen"][:1], {"role": "assistant", "content": "a"}, *row["rejected"]]}
     with pytest.raises(PreferenceRowError, match="one user request"):
         process_row(two_turns, prompt_format="instruction")
+    with pytest.raises(ValueError, match='PROMPT_FORMAT must be "instruction" or "dialogue"'):
+        labhelpers.lab_config("03", "tiny", quiet=True, PROMPT_FORMAT="chat")
 
 
 def test_the_outcome_checks_fail_on_runs_the_text_does_not_describe(monkeypatch):
