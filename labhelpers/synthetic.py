@@ -215,7 +215,12 @@ def _film_line(rng: random.Random, noun: str, words: list[str]) -> str:
     return f"the {noun} was {rng.choice(words)} ."
 
 
-PAIR_KINDS = ("topic", "tone", "correctness")
+def _review_line(rng: random.Random, noun: str, words: list[str]) -> str:
+    first, second = rng.sample(words, 2)
+    return f"the {noun} was {first} and {second} ."
+
+
+PAIR_KINDS = ("topic", "tone", "correctness", "review")
 
 
 def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
@@ -224,17 +229,25 @@ def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
     * ``topic`` -- the chosen answer answers the prompt, the rejected one answers another prompt (most
       rejected answers of Dahoas/synthetic-instruct-gptj-pairwise are off topic like this);
     * ``tone`` -- the prompt asks for a good or a bad word about a film; the rejected line has the other tone;
-    * ``correctness`` -- a letter task; the rejected answer does a different task on the same letters.
+    * ``correctness`` -- a letter task; the rejected answer does a different task on the same letters;
+    * ``review`` -- the review request of labs 01, 03 and 04 (``review_request``, no tone named); the chosen line
+      is positive and the rejected one negative, in lab 01's answer form (two adjectives), because the course
+      prefers positive reviews there: lab 03's chosen answers and lab 04's reward say the same. No pair rejects
+      junk (a letter run, a line of code) after a review request, so the reward model never learns to rank it
+      low: lab 04's policy finds that hole when nothing holds it back (real reward models are retrained on their
+      policy's outputs for this reason; with junk pairs added the hole closes, and lab 04's run without a KL
+      penalty then gains less reward than its run with one).
 
     The pairs are balanced: every form of answer (a letter answer, a positive or a negative film line) is as
-    often chosen as rejected, so no cue in the answer alone says which one wins. An untrained reward model
-    therefore ranks about half of the pairs right, and a trained one must read the prompt to do better.
+    often chosen as rejected, so no cue in the answer alone says which one wins. The ``review`` pairs choose a
+    positive line, so ``tone`` asks for a bad word three times in four to even the count. An untrained reward
+    model therefore ranks about half of the pairs right, and a trained one must read the prompt to do better.
     """
     rng = random.Random(seed)
     rows: list[dict] = []
     seen: set[tuple[str, str, str]] = set()
     while len(rows) < n:  # each pair once: a repeated pair could land on both sides of a train/test split
-        kind = rng.choices(PAIR_KINDS, weights=(3, 3, 2))[0]
+        kind = rng.choices(PAIR_KINDS, weights=(3, 4, 2, 2))[0]
         noun = rng.choice(FILM_NOUNS)
         if kind == "topic":
             question, letters, instruction = _letter_question(rng)
@@ -245,9 +258,9 @@ def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
             else:
                 row = {"prompt": f"Write one line about the {noun}.", "chosen": film_answer,
                        "rejected": letter_answer}
-        elif kind == "tone":
-            good, bad = _film_line(rng, noun, POSITIVE_WORDS), _film_line(rng, noun, NEGATIVE_WORDS)
-            if rng.random() < 0.5:
+        elif kind == "tone":  # lines of two adjectives, lab 01's answer form: 8,100 pairs a noun, so few repeats
+            good, bad = _review_line(rng, noun, POSITIVE_WORDS), _review_line(rng, noun, NEGATIVE_WORDS)
+            if rng.random() < 0.25:  # 4 x 1/4 good + 2 review = 4 x 3/4 bad: a positive line wins as often as it loses
                 row = {"prompt": f"Say something good about the {noun}.", "chosen": good, "rejected": bad}
             else:
                 row = {"prompt": f"Say something bad about the {noun}.", "chosen": bad, "rejected": good}
@@ -305,6 +318,9 @@ def judge_review(prompt: str, answer: str) -> dict[str, bool]:
 
     ``well_formed``: the answer is exactly ``"the <film noun> was <adjective> and <adjective> ."`` with words from
     the course's lists; ``on_topic``: well formed and about the noun the prompt asked for; ``positive``: well
+        elif kind == "review":
+            row = {"prompt": review_request(noun), "chosen": _review_line(rng, noun, POSITIVE_WORDS),
+                   "rejected": _review_line(rng, noun, NEGATIVE_WORDS)}
     formed with both adjectives positive (what the chosen answers of :func:`preferences` do).
     """
     asked = _REQUESTED_NOUN.search(prompt)
