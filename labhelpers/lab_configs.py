@@ -207,6 +207,11 @@ class PPORLHFConfig(LabConfig):
     reward_source: str = field(
         metadata={"help": 'What scores the rollouts: "classifier" (that classifier\'s P(POSITIVE)) or "lab02" (the '
                           "reward model lab 02 saved for this profile, see reward.saved_reward_model_dir)."})
+    query_source: str = field(
+        metadata={"help": 'What the queries are: "openings" (review openings cut by LengthSampler) or "requests" '
+                          "(lab 01's review request, whole, in lab 01's prompt format)."})
+    test_nouns: int = field(
+        metadata={"help": 'With "requests": how many film nouns only the held-out requests name (never trained on).'})
     min_query_tokens: int = field(metadata={"help": "Shortest query length LengthSampler draws."})
     max_query_tokens: int = field(metadata={"help": "Longest query length LengthSampler draws."})
     mini_batch_size: int = field(metadata={"help": "Rollouts per PPO optimisation step."})
@@ -215,11 +220,6 @@ class PPORLHFConfig(LabConfig):
         metadata={"help": "The KL (nats per sequence) the adaptive controller steers β towards."})
     init_kl_coef: float = field(metadata={"help": "β at the start, the weight of the KL penalty."})
     min_review_chars: int = field(metadata={"help": "Reviews shorter than this are not used as queries."})
-    query_source: str = field(
-        metadata={"help": 'What the queries are: "openings" (review openings cut by LengthSampler) or "requests" '
-                          "(lab 01's review request, whole, in lab 01's prompt format)."})
-    test_nouns: int = field(
-        metadata={"help": 'With "requests": how many film nouns only the held-out requests name (never trained on).'})
     min_reward_gain: float = field(
         metadata={"help": "The rise of the mean held-out reward, in the reward's units, that the learning check "
                           "asks for."})
@@ -258,6 +258,8 @@ class PPORLHFConfig(LabConfig):
     }
 
     def __post_init__(self):
+        if self.query_source not in ("openings", "requests"):
+            raise ValueError(f"query_source must be 'openings' or 'requests', got {self.query_source!r}.")
         if self.reward_source not in ("classifier", "lab02"):
             raise ValueError(f"REWARD_SOURCE must be 'classifier' (the sentiment classifier) or 'lab02' (the reward "
                              f"model lab 02 saved), got {self.reward_source!r}.")
@@ -266,8 +268,6 @@ class PPORLHFConfig(LabConfig):
 @dataclass(frozen=True, kw_only=True)
 class GenerationParametersConfig(LabConfig):
     """Lab 05: decoding strategies on one prompt (it trains nothing)."""
-        if self.query_source not in ("openings", "requests"):
-            raise ValueError(f"query_source must be 'openings' or 'requests', got {self.query_source!r}.")
 
     prompt: str = field(metadata={"help": "The text every decoding strategy continues."})
 

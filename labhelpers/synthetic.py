@@ -264,6 +264,9 @@ def pairwise(n: int = 400, seed: int = 0) -> list[dict]:
                 row = {"prompt": f"Say something good about the {noun}.", "chosen": good, "rejected": bad}
             else:
                 row = {"prompt": f"Say something bad about the {noun}.", "chosen": bad, "rejected": good}
+        elif kind == "review":
+            row = {"prompt": review_request(noun), "chosen": _review_line(rng, noun, POSITIVE_WORDS),
+                   "rejected": _review_line(rng, noun, NEGATIVE_WORDS)}
         else:
             question, letters, instruction = _letter_question(rng)
             right = _INPUT_TASKS[instruction](letters)
@@ -318,9 +321,6 @@ def judge_review(prompt: str, answer: str) -> dict[str, bool]:
 
     ``well_formed``: the answer is exactly ``"the <film noun> was <adjective> and <adjective> ."`` with words from
     the course's lists; ``on_topic``: well formed and about the noun the prompt asked for; ``positive``: well
-        elif kind == "review":
-            row = {"prompt": review_request(noun), "chosen": _review_line(rng, noun, POSITIVE_WORDS),
-                   "rejected": _review_line(rng, noun, NEGATIVE_WORDS)}
     formed with both adjectives positive (what the chosen answers of :func:`preferences` do).
     """
     asked = _REQUESTED_NOUN.search(prompt)
