@@ -118,17 +118,27 @@ class InstructionTuningConfig(LabConfig):
     response_template: str = field(
         metadata={"help": "The line after which the answer starts; everything up to it is masked."})
     min_bleu_gain: float = field(metadata={"help": "The BLEU rise the bleu_improves check asks for."})
+    min_generalising_rise: float = field(metadata={
+        "help": "The rise of the share of right held-out answers on the tiny world's generalising kinds "
+                "(synthetic.GENERALISING_KINDS) that exact_match_rises_on_generalising_tasks asks for."})
+    min_code_pass_rise: float = field(metadata={
+        "help": "The rise of the share of held-out code answers passing their tests (labhelpers.execution) that "
+                "code_passes_tests_rises asks for."})
 
     PROFILES = {
         "common": {"seed": 42, "response_template": "### Response:"},
-        "tiny": {"model_name": "zoo:tiny-opt", "dataset": TINY_DATASET, "n_train": 400, "n_test": 40,
-                 "max_steps": 150, "batch_size": 16, "learning_rate": 3e-3, "max_length": 128,
-                 "max_new_tokens": 24, "min_bleu_gain": 15, "cpu_threads": 1},
+        # 250 steps on tiny-opt pre-trained with commented code: held-out function/loop/review answers right
+        # 3% -> 68% (150 steps on the old tiny-opt: 0% -> 0%); 80 test rows give each task kind a few rows
+        "tiny": {"model_name": "zoo:tiny-opt", "dataset": TINY_DATASET, "n_train": 400, "n_test": 80,
+                 "max_steps": 250, "batch_size": 16, "learning_rate": 3e-3, "max_length": 128,
+                 "max_new_tokens": 24, "min_bleu_gain": 15, "min_generalising_rise": 0.3,
+                 "min_code_pass_rise": 0.3, "cpu_threads": 1},
         # real code answers are long and varied: 400 steps of opt-350m gain fewer BLEU points than the tiny
         # model gains on its short synthetic tasks
         "full": {"model_name": "facebook/opt-350m", "dataset": "sahil2801/CodeAlpaca-20k", "n_train": 2000,
                  "n_test": 100, "max_steps": 400, "batch_size": 8, "learning_rate": 5e-5, "max_length": 512,
-                 "max_new_tokens": 128, "min_bleu_gain": 5, "cpu_threads": None},
+                 "max_new_tokens": 128, "min_bleu_gain": 5, "min_generalising_rise": 0.0,
+                 "min_code_pass_rise": 0.0, "cpu_threads": None},
     }
 
 

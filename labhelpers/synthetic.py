@@ -61,14 +61,42 @@ def letter_run(rng: random.Random) -> str:
     return spaced(_letters(rng, 3, 7))
 
 
-def pretraining_corpus(n: int = 4000, seed: int = 0, reviews: bool = True) -> list[str]:
-    """Short texts of several kinds, so the tiny LMs "speak" before any fine-tuning."""
+def commented_code(rng: random.Random) -> str:
+    """A function or a loop under a comment that says what it does (never naming the function, never in an
+    instruction format): what a base model has seen of code before instruction tuning."""
+    if rng.random() < 0.75:
+        verb, op = rng.choice(list(_OPERATIONS.items()))
+        name, (a, b) = rng.choice(_FUNCTION_NAMES), rng.sample(_PARAMETERS, 2)
+        return f"# {verb} {a} and {b}\ndef {name}({a}, {b}):\n    return {a} {op} {b}"
+    var, low = rng.choice(["i", "j", "k", "n"]), rng.randint(0, 4)
+    high = rng.randint(low + 2, 9)
+    return f"# prints the numbers from {low} to {high}\nfor {var} in range({low}, {high + 1}):\n    print({var})"
+
+
+def line_about(rng: random.Random) -> str:
+    """A review line after the noun it is about, as a caption: the noun is said first, then written again."""
+    noun, words = rng.choice(FILM_NOUNS), rng.choice([POSITIVE_WORDS, NEGATIVE_WORDS])
+    return f"a line about the {noun} : the {noun} was {' and '.join(rng.sample(words, 2))} ."
+
+
+def pretraining_corpus(n: int = 4000, seed: int = 0, reviews: bool = True, commented: bool = False) -> list[str]:
+    """Short texts of several kinds, so the tiny LMs "speak" before any fine-tuning.
+
+    ``commented=True`` adds ``n // 2`` texts that repeat something said before them (:func:`commented_code`,
+    :func:`line_about`); a model of this size needs them to learn to copy a word from earlier in its context, the
+    skill every generalising task of lab 01 asks for. The other texts are the same with or without them.
+    """
     rng = random.Random(seed)
     makers = [plain_sentence, plain_sentence, code_line, letter_run]
     texts = [rng.choice(makers)(rng) for _ in range(n)]
     if reviews:
         texts += [r["text"] for r in imdb_reviews(n // 4, seed=seed + 1)]
         rng.shuffle(texts)
+    if commented:
+        extra_rng = random.Random(seed + 7)
+        texts += [commented_code(extra_rng) if extra_rng.random() < 0.8 else line_about(extra_rng)
+                  for _ in range(n // 2)]
+        extra_rng.shuffle(texts)
     return texts
 
 
@@ -138,6 +166,7 @@ _NO_INPUT_TASKS = {"function": _function_task, "alphabet": _alphabet_task, "loop
                    "review": _review_task}
 # the function task has the most distinct questions; reviews are about 1/5 of all rows
 _NO_INPUT_WEIGHTS = (3, 1, 1, 3)
+_WITH_INPUT_SHARE = 0.5  # CodeAlpaca: about half of the records have an input
 
 
 _LETTER_KINDS = {"Reverse the letters.": "reverse", "Sort the letters in alphabetical order.": "sort",
@@ -170,6 +199,31 @@ def follows_review_request(instruction: str, answer: str) -> bool:
             and (word is None or word.group(1) in adjectives))
 
 
+GENERALISING_KINDS = ("function", "loop", "review")  # answers follow a rule applied to new names, bounds, nouns
+
+
+def answer_is_right(row: dict, answer: str) -> bool:
+    """Whether a generated ``answer`` to a :func:`code_alpaca` record is right: exactly the reference output, or,
+    for a review request (many right answers), one that :func:`follows_review_request`."""
+    if task_kind(row["instruction"], row.get("input") or "") == "review":
+        return follows_review_request(row["instruction"], answer)
+    return answer.strip() == row["output"].strip()
+
+
+def count_by_kind(rows: list[dict]) -> dict[str, int]:
+    """How many of ``rows`` are of each :func:`task_kind`, in the order of ``CODE_ALPACA_KINDS`` (then ``"other"``)."""
+    kinds = [task_kind(row["instruction"], row.get("input") or "") for row in rows]
+    return {kind: kinds.count(kind) for kind in (*CODE_ALPACA_KINDS, "other") if kind in kinds}
+
+
+def right_by_kind(rows: list[dict], answers: list[str]) -> dict[str, float]:
+    """The share of :func:`answer_is_right` answers per :func:`task_kind`, ordered as :func:`count_by_kind`."""
+    right: dict[str, list[bool]] = {}
+    for row, answer in zip(rows, answers, strict=True):
+        right.setdefault(task_kind(row["instruction"], row.get("input") or ""), []).append(answer_is_right(row, answer))
+    return {kind: sum(right[kind]) / len(right[kind]) for kind in count_by_kind(rows)}
+
+
 def code_alpaca(n: int = 400, seed: int = 0) -> list[dict]:
     """Instruction/input/output records whose answers a tiny model can learn and BLEU can check.
 
@@ -177,14 +231,14 @@ def code_alpaca(n: int = 400, seed: int = 0) -> list[dict]:
     held-out question is ever trained on. About half have an input (a letter task on random letters); the others
     are parameterised: a Python function with a drawn name, operation and parameters, a stretch of the alphabet,
     a loop with a drawn variable and bound, a one-line review of a film noun (:func:`review_request`: plain, or
-    naming a tone or a word to use; the answer ``"the <noun> was <adj> and <adj> ."`` has two adjectives of one tone). Each kind
-    follows a rule a model can apply to questions it never saw; a review has many right answers
+    naming a tone or a word to use; the answer ``"the <noun> was <adj> and <adj> ."`` has two adjectives of one
+    tone). Each kind follows a rule a model can apply to questions it never saw; a review has many right answers
     (:func:`follows_review_request` says whether one is).
     """
     rng = random.Random(seed)
     rows, asked = [], set()
     while len(rows) < n:
-        with_input = rng.random() < 0.5
+        with_input = rng.random() < _WITH_INPUT_SHARE
         for _ in range(1000):  # draw again within the same half until the question is a new one
             if with_input:
                 instruction = rng.choice(list(_INPUT_TASKS))

@@ -6,7 +6,7 @@ Each zoo model is a folder that ``Auto*.from_pretrained(path)`` loads exactly li
 ======================  ===================================  =====================================
 zoo name                in place of                          what it is
 ======================  ===================================  =====================================
-``tiny-opt``            ``facebook/opt-350m``                OPT causal LM, briefly pre-trained
+``tiny-opt``            ``facebook/opt-350m``                OPT causal LM, pre-trained with commented code
 ``tiny-gpt2``           ``gpt2``                             GPT-2 causal LM, briefly pre-trained
 ``tiny-gpt2-imdb``      ``lvwerra/gpt2-imdb``                ``tiny-gpt2`` trained on more reviews
 ``tiny-sentiment``      ``lvwerra/distilbert-imdb``          DistilBERT classifier, NEGATIVE/POSITIVE
@@ -85,14 +85,19 @@ class ZooRecipe:
     learning_rate: float = 3e-3
     seed: int = 0
     init_from: str | None = None  # continue training another zoo model (gpt2 -> gpt2-imdb)
-    corpus: str = "mixed"  # "mixed" | "reviews" | "labelled-reviews" | "lab01-sft" (lab 01's recipe and rows)
+    # "mixed" | "mixed+commented" | "reviews" | "labelled-reviews" | "lab01-sft" (lab 01's recipe and rows)
+    corpus: str = "mixed"
     notes: dict = field(default_factory=dict)
 
 
 RECIPES: dict[str, ZooRecipe] = {
     r.name: r
     for r in [
-        ZooRecipe("tiny-opt", "facebook/opt-350m", "causal-lm", "opt", steps=160, batch_size=16),
+        # 1000 steps with commented code: after 160 steps of plain text, lab 01's SFT left every held-out
+        # question wrong (the model had not learned to copy a word from its prompt); now 250 SFT steps
+        # generalise to new function and loop questions
+        ZooRecipe("tiny-opt", "facebook/opt-350m", "causal-lm", "opt", steps=1000, batch_size=16,
+                  corpus="mixed+commented"),
         ZooRecipe("tiny-gpt2", "gpt2", "causal-lm", "gpt2", steps=160, batch_size=16),
         ZooRecipe("tiny-gpt2-imdb", "lvwerra/gpt2-imdb", "causal-lm", "gpt2", steps=80, batch_size=16,
                   init_from="tiny-gpt2", corpus="reviews", learning_rate=2e-3),
@@ -230,6 +235,8 @@ def _corpus_texts(corpus: str, seed: int) -> list:
 
     if corpus == "mixed":
         return synthetic.pretraining_corpus(4000, seed=seed)
+    if corpus == "mixed+commented":
+        return synthetic.pretraining_corpus(4000, seed=seed, commented=True)
     if corpus == "reviews":
         return [r["text"] for r in synthetic.imdb_reviews(2000, seed=seed + 7)]
     if corpus == "labelled-reviews":

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from labhelpers import execution
-from labhelpers.execution import CodeTest, pass_rate, passes_tests, run_program, code_test_for
+from labhelpers.execution import CodeTest, code_test_for, pass_rate, passes_tests, run_program
 
 ADD = "Write a Python function total that adds x and y."
 SUBTRACT = "Write a Python function f that subtracts a and b."

@@ -34,10 +34,22 @@ def test_tiny_run_learns_and_both_masking_ways_agree(executed_lab):
     # the validation curve: the held-out loss at least halves, and ends where section 6's response loss is
     validation = results["validation_loss"]
     assert checks["validation_loss_falls"]["passed"] and validation["end"] < 0.5 * validation["start"], validation
-    assert abs(validation["end"] - results["response_loss"]["after"]) < 0.15, (validation, results["response_loss"])
+    # the trainer averages per-batch means, section 6 per token: with answers of unequal length (code, one-line
+    # reviews, letters) the two differ by a few tenths of a nat, not by the size of the fall
+    assert abs(validation["end"] - results["response_loss"]["after"]) < 0.25 * results["response_loss"]["after"], \
+        (validation, results["response_loss"])
     experiment = results["masking_experiment"]
     assert experiment["prompt_loss_unmasked"] < experiment["prompt_loss_masked"]
     assert {"bleu_masked", "bleu_unmasked", "response_loss_masked", "response_loss_unmasked"} <= set(experiment)
+    # held-out questions are new: the rule-following kinds must be answered right after training, not before
+    defaults = lab_defaults("01")
+    for name, margin in (("exact_match_rises_on_generalising_tasks", "min_generalising_rise"),
+                         ("code_passes_tests_rises", "min_code_pass_rise")):
+        assert checks[name]["passed"] and checks[name]["threshold"] == defaults[margin], checks[name]
+        assert checks[name]["value"] >= 2 * defaults[margin], f"{name} lost its headroom: {checks[name]['value']}"
+    by_kind = results["right_by_kind"]
+    assert by_kind["function"]["held-out after"] - by_kind["function"]["held-out before"] >= 0.5, by_kind["function"]
+    assert all(row["held-out rows"] >= 1 for row in by_kind.values()), by_kind
 
 
 @pytest.mark.notebook
@@ -74,3 +86,41 @@ def test_sample_file_is_codealpaca_shaped_with_long_rows():
     lengths = [len(tok(formatting_prompts_func(r))["input_ids"]) for r in ds]
     assert max(lengths) > 256, "some rows exceed the tiny profile's max_length (and the tiny model's context)"
     assert sum(n <= 128 for n in lengths) >= len(lengths) // 2, "most rows fit"
+
+
+def test_every_tiny_row_has_a_kind_and_its_reference_is_right():
+    from labhelpers import synthetic
+
+    rows = synthetic.code_alpaca(440, seed=42)
+    counts = synthetic.count_by_kind(rows)
+    assert set(counts) == set(synthetic.CODE_ALPACA_KINDS), counts  # no "other": every row is scored by its kind
+    assert 0.12 <= counts["review"] / len(rows) <= 0.25, counts
+    assert synthetic.right_by_kind(rows, [row["output"] for row in rows]) == {kind: 1.0 for kind in counts}
+    reviews = [row for row in rows if synthetic.task_kind(row["instruction"]) == "review"]
+    plain = [row for row in reviews if row["instruction"] == synthetic.review_request(row["instruction"].split()[-1][:-1])]
+    assert plain, "some review rows ask exactly what labs 03 and 04 ask"
+
+
+@pytest.mark.parametrize("instruction, answer, why", [
+    ("Write one line about the film.", "the plot was great and funny .", "another noun"),
+    ("Write one line about the film.", "the film was great and awful .", "two tones"),
+    ("Write one line about the film.", "the film was great and great .", "one adjective twice"),
+    ("Write one line about the film.", "the film was great and funny . the film", "runs on"),
+    ("Write one line about the film, in a good tone.", "the film was dull and awful .", "the other tone"),
+    ("Write one line about the film, using the word moving.", "the film was great and funny .", "without the word"),
+])
+def test_a_plausible_wrong_review_is_not_right(instruction, answer, why):
+    from labhelpers import synthetic
+
+    row = {"instruction": instruction, "input": "", "output": "the film was moving and great ."}
+    assert not synthetic.answer_is_right(row, answer), why
+    assert synthetic.answer_is_right(row, "the film was moving and superb .")
+
+
+def test_other_kinds_are_right_only_when_exact():
+    from labhelpers import synthetic
+
+    row = {"instruction": "Reverse the letters.", "input": "a b c", "output": "c b a"}
+    assert synthetic.answer_is_right(row, " c b a ") and not synthetic.answer_is_right(row, "c b")
+    rows = [row, {"instruction": "Write the alphabet from a to c.", "input": "", "output": "a b c"}]
+    assert synthetic.right_by_kind(rows, ["c b a", "a b"]) == {"alphabet": 0.0, "reverse": 1.0}

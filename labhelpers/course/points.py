@@ -90,6 +90,8 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "masking_ways_agree": eq(D),  # two library collators agree
         "loss_decreases": lt(1, 1.0),  # last / first training loss
         "bleu_improves": ge(1),
+        "exact_match_rises_on_generalising_tasks": ge(1),  # held-out right share, function/loop/review kinds
+        "code_passes_tests_rises": ge(1),  # held-out code answers passing their tests (labhelpers.execution)
         "response_loss_falls": lt(1),
         "unmasked_run_learns_the_prompts": gt(1, 0.0),
     },
