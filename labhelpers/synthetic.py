@@ -152,12 +152,21 @@ def review_request(noun: str, tone: str | None = None, word: str | None = None) 
     return f"Write one line about the {noun}."
 
 
+# A plain request's demonstration has a fixed tone, half of the nouns each: the SFT model then starts as often
+# negative as positive on the request labs 03 and 04 ask, and preference tuning has something to move.
+PLAIN_REVIEW_TONE = {noun: ("good", "bad")[i % 2] for i, noun in enumerate(FILM_NOUNS)}
+
+
 def _review_task(rng: random.Random) -> tuple[str, str]:
     # 10 nouns give only 10 plain questions and every question is asked once, so most review questions name the
     # tone (20 more) or a word to use (200 more); the answer is two adjectives of one tone, the named word first
     noun, tone = rng.choice(FILM_NOUNS), rng.choice(list(_TONES))
     first, second = rng.sample(_TONES[tone], 2)
     form = rng.choice(["plain", "tone", "word"])
+    if form == "plain" and tone != PLAIN_REVIEW_TONE[noun]:
+        # the same draws, mirrored into the noun's tone, so that no other row changes
+        other = PLAIN_REVIEW_TONE[noun]
+        first, second = (_TONES[other][_TONES[tone].index(word)] for word in (first, second))
     request = review_request(noun, tone=tone if form == "tone" else None, word=first if form == "word" else None)
     return request, f"the {noun} was {first} and {second} ."
 
