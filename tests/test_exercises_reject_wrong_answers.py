@@ -233,7 +233,8 @@ def _context_06():
 
 
 def _context_03_beta_run():
-    """Stand-ins for lab 03's trained models: a trainer that records its β and steps, and a KL that falls with β."""
+    """Stand-ins for lab 03's trained models: a trainer that records its β and steps, and a KL to the reference and
+    a held-out log-ratio margin that fall as β grows (what the exercise's check expects of a real run)."""
     cfg = SimpleNamespace(beta=0.1, model_name="tiny", device="cpu", sft_weight=1.0)
 
     class Model:
@@ -262,6 +263,10 @@ def _context_03_beta_run():
             "AutoModelForCausalLM": SimpleNamespace(from_pretrained=lambda *a, **k: Model()),
             "DPOTrainer": Trainer, "dpo_args": dpo_args, "training": SimpleNamespace(train=train),
             "sampled_kl_and_length": lambda model, prompts: (0.2 / model.beta, 10.0),
+            # the held-out log-ratio margin: 2.0 nats at the lab's beta (section 5's run), 0.2 / beta after a run
+            "dpo_chosen": torch.full((4,), -1.0), "dpo_rejected": torch.full((4,), -3.0),
+            "ref_chosen": torch.zeros(4), "ref_rejected": torch.zeros(4),
+            "heldout_logps": lambda model: (torch.full((4,), -1.0), torch.full((4,), -1.0 - 0.2 / model.beta), None),
             "ref_model": Model(), "train_ds": [], "eval_ds": [], "tokenizer": None, "heldout_prompts": ["p"],
             "pref_accuracy_after": 0.9, "chosen_logp_dpo": -1.0, "pref_accuracy_dpo_sft": 0.8,
             "chosen_logp_dpo_sft": -0.5, "record_check": records.record_check, "record_result": records.record_result}
