@@ -37,9 +37,9 @@ def test_dpo_lab_learns_preferences_and_the_sft_term_prevents_displacement(execu
     # the quality figure: mean log-prob per token of the held-out chosen answers
     assert res["chosen_logp_dpo_sft"] >= res["chosen_logp_start"]
     assert res["chosen_logp_dpo"] < res["chosen_logp_start"] - 0.5, "plain DPO shows likelihood displacement"
-    # generations: the DPO+SFT model writes positive one-line reviews on more prompts than lab 01's SFT model
-    # (tiny, measured: 0.5 -> 1.0 of the 10 distinct held-out prompts)
-    assert res["gen_positive_dpo_sft"] >= res["gen_positive_ref"] + 0.3
+    # generations: the DPO+SFT model writes positive one-line reviews on most prompts, and on no fewer than lab 01's
+    # SFT model (tiny, measured: 0.8 -> 1.0 of the 10 distinct held-out prompts; plain DPO 0.0)
+    assert res["gen_positive_dpo_sft"] >= max(res["gen_positive_ref"], 0.8) > res["gen_positive_dpo"]
     checks = {r["name"]: r["passed"] for r in run.records if r["kind"] == "check"}
     assert checks["our_loss_matches_dpo_trainer"] and checks["sft_term_keeps_chosen_likely"]
     assert checks["answer_logps_match_library"] and checks["answer_logps_match_dpo_trainer"]
@@ -47,19 +47,19 @@ def test_dpo_lab_learns_preferences_and_the_sft_term_prevents_displacement(execu
 
 @pytest.mark.notebook
 def test_the_outcome_the_text_names_is_the_runs(executed_lab):
-    """Section 6 names the tiny run's outcome: lab 01's SFT model is the start, plain DPO collapses (one answer, no
-    end-of-text, no review), DPO + SFT writes positive reviews that end, and on topic as often as the start. The
+    """Section 6 names the tiny run's outcome: lab 01's SFT model is the start, plain DPO degenerates (no review, no
+    end-of-text), DPO + SFT writes distinct positive reviews of the requested noun that end, on topic as often as the
+    start. The
     checks that back those sentences pass, and the measured shapes say the same with a margin."""
     run = executed_lab("03")
     assert run.error is None, failure_of(run)
     res = results_of(run)
     checks = {r["name"]: r for r in run.records if r["kind"] == "check"}
-    for name in ("plain_dpo_collapses", "sft_term_writes_positive_reviews", "topic_stays_the_start_models"):
+    for name in ("plain_dpo_degenerates", "dpo_sft_answers_well", "topic_stays_the_start_models"):
         assert checks[name]["passed"], checks[name]
-    shape = res["generation_shape"]
-    assert shape["dpo"]["top_share"] == 1.0 and shape["dpo"]["stopped"] == 0.0, shape["dpo"]
-    assert shape["dpo"]["length"] == lab_defaults("03")["max_new_tokens"]
-    assert shape["dpo_sft"]["stopped"] == 1.0 and shape["ref"]["stopped"] == 1.0
+    shape = res["generation_shape"]  # tiny, measured: plain DPO writes code that never ends
+    assert shape["dpo"]["stopped"] == 0.0 and shape["dpo"]["length"] == lab_defaults("03")["max_new_tokens"]
+    assert shape["dpo_sft"]["stopped"] == 1.0 and shape["ref"]["stopped"] == 1.0 and shape["dpo_sft"]["distinct"] >= 0.8
     assert res["gen_positive_dpo_sft"] == 1.0 and res["gen_positive_dpo"] == 0.0
     # the start is lab 01's model, asked in lab 01's format
     assert lab_defaults("03")["model_name"] == "pipeline:sft" and lab_defaults("03")["prompt_format"] == "instruction"
@@ -79,15 +79,15 @@ def test_kl_and_length_beside_accuracy_and_the_open_exercise_is_recorded(execute
     max_new_tokens = lab_defaults("03")["max_new_tokens"]
     assert all(0 < row["length"] <= max_new_tokens for row in table.values()), table
     assert table["DPO"]["pref_accuracy"] == res["pref_accuracy_after"]
-    # exercise 3.4: the learner's run at the larger β drifted less, and the check compares the two measured KLs
+    # exercise 3.4: the learner's run at the larger β moved less on the pairs; the check compares the two margins
     row = res["beta_experiment_run"]
-    assert row["beta"] == lab_defaults("03")["beta"] and row["kl_dpo"] == table["DPO"]["kl"]
-    # tiny, from lab 01's SFT model: 49.6 against 89.6 nats
-    assert row["larger_beta"] == 5 * row["beta"] and 0 < row["kl_larger_beta"] < 0.8 * row["kl_dpo"], row
+    assert row["beta"] == lab_defaults("03")["beta"]
+    # tiny, from lab 01's SFT model: held-out log-ratio margin 29.0 at beta 0.5 against 78.3 at 0.1
+    assert row["larger_beta"] == 5 * row["beta"] and 0 < row["margin_larger_beta"] < 0.8 * row["margin_dpo"], row
     check = checks["beta_experiment_direction"]
     assert check["passed"] and check["direction"] == "<"
-    assert (check["value"], check["threshold"]) == (pytest.approx(row["kl_larger_beta"], abs=1e-3),
-                                                    pytest.approx(row["kl_dpo"], abs=1e-3))
+    assert (check["value"], check["threshold"]) == (pytest.approx(row["margin_larger_beta"], abs=1e-3),
+                                                    pytest.approx(row["margin_dpo"], abs=1e-3))
 
 
 EXERCISE_3_4 = "4cecc545"
@@ -101,31 +101,30 @@ def _with_body(source: str, body: str) -> str:
 
 
 def test_exercise_3_4_is_graded_on_the_learners_run_and_plausible_wrong_answers_fail(monkeypatch):
-    """The lab's own training and KL cells, in this process on the tiny models; then exercise 3.4's cell with the
-    solution, with a run trained at the same β (same seed and data: the same model, the same KL), and with the KL of
-    this run's DPO model copied instead of measured. Only the solution passes."""
+    """The lab's own training and scoring cells, in this process on the tiny models; then exercise 3.4's cell with
+    the solution, with a run trained at the same β (same seed and data: the same model, the same margin), and with a
+    margin typed in and the run left untrained. Only the solution passes."""
     from labhelpers import records
 
     cfg = labhelpers.lab_config("03", "tiny", quiet=True)
     labhelpers.prepare_lab(cfg)
-    ns = run_cells("03_dpo", ["d467fd86", "d467fd86-2", "9e54bb53", "a666d882", "3993e653", "43aa7814", "c356a92f",
-                              "b6ae8ce1", "dd6adfc4", "dd6adfc4-2"],
+    ns = run_cells("03_dpo", ["d467fd86", "d467fd86-2", "9e54bb53", "a666d882", "3993e653", "43aa7814", "3d504a98",
+                              "c356a92f", "b6ae8ce1"],
                    {"labhelpers": labhelpers, "PROFILE": "tiny", "os": os, **dict.fromkeys(
                        ("DEVICE", "MODEL_NAME", "DATASET", "MAX_STEPS", "BETA", "SFT_WEIGHT", "N_TRAIN", "N_TEST",
                         "BATCH_SIZE", "MAX_LENGTH", "MAX_NEW_TOKENS", "PROMPT_FORMAT"))})
-    ns["heldout_prompts"] = list(ns["eval_ds"]["prompt"])
-    kl_section_4 = ns["sampled_kl_and_length"](ns["trainer"].model.eval(), ns["heldout_prompts"])[0]
-    ns["beyond_accuracy"] = {"DPO": (1.0, kl_section_4, 0.0)}
+    ns["dpo_chosen"], ns["dpo_rejected"], _ = ns["heldout_logps"](ns["trainer"].model.eval())
+    margin_section_4 = ((ns["dpo_chosen"] - ns["ref_chosen"]) - (ns["dpo_rejected"] - ns["ref_rejected"])).mean().item()
     ns.update(pref_accuracy_after=1.0, chosen_logp_dpo=0.0, pref_accuracy_dpo_sft=1.0, chosen_logp_dpo_sft=0.0)
     source = cell_source("03_dpo", EXERCISE_3_4)
     check_source = cell_source("03_dpo", EXERCISE_3_4 + "-check")  # the course's lines after the exercise
     solution = source.split("### BEGIN SOLUTION\n")[1].split("### END SOLUTION")[0].rstrip("\n")
     bodies = {"solution": solution,
               "same beta": solution.replace("beta=LARGER_BETA", "beta=cfg.beta"),
-              "untrained, KL typed": solution.replace("training.train(beta_trainer)", "kl_typed = 0.0").replace(
-                  "kl_larger_beta, _ = sampled_kl_and_length(beta_trainer.model.eval(), heldout_prompts)",
-                  "kl_larger_beta = kl_typed")}
-    assert "training.train" not in bodies["untrained, KL typed"]
+              "untrained, margin typed": solution.replace("training.train(beta_trainer)", "margin_typed = 0.0").replace(
+                  "margin_larger_beta = ((beta_chosen - ref_chosen) - (beta_rejected - ref_rejected)).mean().item()",
+                  "margin_larger_beta = margin_typed")}
+    assert "training.train" not in bodies["untrained, margin typed"] and "margin_typed" in bodies["untrained, margin typed"]
     assert bodies["same beta"] != solution
     outcome = {}
     for name, body in bodies.items():
@@ -135,12 +134,11 @@ def test_exercise_3_4_is_graded_on_the_learners_run_and_plausible_wrong_answers_
         exec(compile(check_source, f"<exercise 3.4's check: {name}>", "exec"), ns)
         [check] = [r for r in records._log if r["name"] == "beta_experiment_direction"]
         outcome[name] = (check["passed"], check["value"], check["threshold"])
-    # how far the larger β stays below depends on the versions (tiny, these cells alone: 15.6 against 61.8 nats at
-    # the pinned ones, 2.24 against 2.46 at the lowest lane's); the direction, by a margin, holds at both
-    assert outcome["solution"][0] and outcome["solution"][1] < 0.95 * kl_section_4, outcome
-    assert not outcome["same beta"][0] and outcome["same beta"][1] == pytest.approx(kl_section_4, abs=1e-3), outcome
-    # the untrained policy is the reference itself (KL 0, below the threshold): only the check of the run fails it
-    passed, value, threshold = outcome["untrained, KL typed"]
+    # the direction, by a margin (tiny, from lab 01's SFT model: 29.0 against 78.3 nats)
+    assert outcome["solution"][0] and outcome["solution"][1] < 0.95 * margin_section_4, outcome
+    assert not outcome["same beta"][0] and outcome["same beta"][1] == pytest.approx(margin_section_4, abs=1e-3), outcome
+    # the untrained policy is the reference itself (margin 0, below the threshold): only the check of the run fails it
+    passed, value, threshold = outcome["untrained, margin typed"]
     assert not passed and value < threshold, outcome
 
 
@@ -318,26 +316,30 @@ def test_instruction_prompts_are_lab_01s_and_the_answer_tokens_follow_the_prompt
 
 def test_the_outcome_checks_fail_on_runs_the_text_does_not_describe(monkeypatch):
     """Section 6's outcome checks, run on the measured shapes of this run's three models and on runs that did not
-    happen: plain DPO whose one answer ends (not the collapse the text names), DPO + SFT that does not end, and
-    DPO + SFT that follows the topic where its start did not. Each of those fails exactly its check."""
+    happen: plain DPO whose answers end or are reviews; DPO + SFT that does not end, gives one answer, is less
+    positive than its start or goes off topic; DPO + SFT on topic where its start is not. Each fails exactly the
+    checks it contradicts."""
     from labhelpers import records
 
     cfg = labhelpers.lab_config("03", "tiny", quiet=True)
     source = cell_source("03_dpo", "c0af7657-6")
     measured = {  # labhelpers run 03, tiny, this commit's lab
-        "ref": {"top_share": 0.5, "stopped": 1.0, "well_formed": 1.0, "positive": 0.5, "on_topic": 0.1},
-        "dpo": {"top_share": 1.0, "stopped": 0.0, "well_formed": 0.0, "positive": 0.0, "on_topic": 0.0},
-        "dpo_sft": {"top_share": 0.7, "stopped": 1.0, "well_formed": 1.0, "positive": 1.0, "on_topic": 0.1}}
+        "ref": {"distinct": 1.0, "stopped": 1.0, "well_formed": 1.0, "positive": 0.8, "on_topic": 1.0},
+        "dpo": {"distinct": 0.7, "stopped": 0.0, "well_formed": 0.0, "positive": 0.0, "on_topic": 0.0},
+        "dpo_sft": {"distinct": 1.0, "stopped": 1.0, "well_formed": 1.0, "positive": 1.0, "on_topic": 1.0}}
     other_runs = {"measured": ({}, set()),
-                  "plain DPO ends": ({"dpo": {"stopped": 1.0}}, {"plain_dpo_collapses"}),
-                  "plain DPO varied": ({"dpo": {"top_share": 0.3}}, {"plain_dpo_collapses"}),
-                  "DPO + SFT never ends": ({"dpo_sft": {"stopped": 0.0}}, {"sft_term_writes_positive_reviews"}),
-                  "DPO + SFT as positive as the start": ({"dpo_sft": {"positive": 0.6}},
-                                                         {"sft_term_writes_positive_reviews"}),
-                  "DPO + SFT on topic": ({"dpo_sft": {"on_topic": 0.9}}, {"topic_stays_the_start_models"})}
+                  "plain DPO ends": ({"dpo": {"stopped": 1.0}}, {"plain_dpo_degenerates"}),
+                  "plain DPO writes reviews": ({"dpo": {"well_formed": 0.9}}, {"plain_dpo_degenerates"}),
+                  "DPO + SFT never ends": ({"dpo_sft": {"stopped": 0.0}}, {"dpo_sft_answers_well"}),
+                  "DPO + SFT one answer": ({"dpo_sft": {"distinct": 0.1}}, {"dpo_sft_answers_well"}),
+                  "DPO + SFT less positive than the start": ({"dpo_sft": {"positive": 0.8}, "ref": {"positive": 0.9}},
+                                                             {"dpo_sft_answers_well"}),
+                  "DPO + SFT off topic": ({"dpo_sft": {"on_topic": 0.5}},
+                                          {"dpo_sft_answers_well", "topic_stays_the_start_models"}),
+                  "DPO + SFT on topic, the start not": ({"ref": {"on_topic": 0.1}}, {"topic_stays_the_start_models"})}
     for name, (changes, failing) in other_runs.items():
         runs = {model: {**values, **changes.get(model, {})} for model, values in measured.items()}
-        shape = {model: {k: v[k] for k in ("top_share", "stopped")} for model, v in runs.items()}
+        shape = {model: {k: v[k] for k in ("distinct", "stopped")} for model, v in runs.items()}
         judged = {model: {k: v[k] for k in ("well_formed", "positive", "on_topic")} for model, v in runs.items()}
         monkeypatch.setattr(records, "_log", [])
         exec(compile(source, f"<section 6 outcome: {name}>", "exec"),

@@ -134,10 +134,10 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "margin_grows_mostly_by_rejected_fall": gt(1),
         "likelihood_displacement": lt(1, 0.0),
         "reference_kl_is_zero": lt(D, 1e-4),  # the sampled KL estimate of a model against itself
-        "plain_dpo_collapses": flag(D),  # tiny: the failure section 6 names, so the text matches the run
-        "sft_term_writes_positive_reviews": flag(D),  # tiny: what the DPO + SFT model's answers are
+        "plain_dpo_degenerates": flag(D),  # tiny: the failure section 6 names, so the text matches the run
+        "dpo_sft_answers_well": flag(D),  # tiny: distinct, positive, on-topic reviews that end
         "topic_stays_the_start_models": le(D, 0.2),  # tiny: on-topic share within 0.2 of the SFT model's
-        "beta_experiment_direction": lt(1),  # exercise 3.4: KL at the larger beta below this run's
+        "beta_experiment_direction": lt(1),  # exercise 3.4: log-ratio margin at the larger beta below this run's
     },
     "04_ppo_rlhf": {
         "reinforce_matches_exact_gradient": lt(1, 0.1),
