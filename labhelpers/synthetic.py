@@ -379,6 +379,12 @@ _REVIEW_LINE = re.compile(r"^the (\w+) was (\w+) and (\w+) \.$")
 _REQUESTED_NOUN = re.compile(r"one line about the (\w+)")
 
 
+def review_adjectives(answer: str) -> tuple[str, str] | None:
+    """The two adjectives of a line of the form ``"the <noun> was <adjective> and <adjective> ."``, else ``None``."""
+    match = _REVIEW_LINE.match(answer.strip())
+    return (match.group(2), match.group(3)) if match else None
+
+
 def judge_review(prompt: str, answer: str) -> dict[str, bool]:
     """Judge a generated answer to a :func:`review_request` found in ``prompt``.
 

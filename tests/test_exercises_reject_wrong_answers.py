@@ -90,10 +90,10 @@ CASES = [
     Case("02_reward_modeling", "e02b0002", ("e02b0003", "e02b0004"),
          ("reward_positions_match_library", "reward_positions_give_the_models_reward"),
          "return (input_ids != pad_token_id).sum(dim=1) - 1"),
-    Case("03_dpo", "0d04999b", (), ("optimal_policy_is_a_distribution",),
+    Case("03_dpo", "0d04999b", ("0d04999b-check",), ("optimal_policy_is_a_distribution",),
          "weights = pi_ref * np.exp(r / beta)\n"
          "return weights, weights.sum()"),
-    Case("03_dpo", "0d04999b", ("48bf370b-1", "48bf370b-3"),
+    Case("03_dpo", "0d04999b", ("0d04999b-check", "48bf370b-1", "48bf370b-3"),
          ("optimal_policy_is_a_distribution", "optimum_beats_other_policies", "optimum_value_is_beta_log_Z"),
          "weights = np.exp(r / beta)\n"
          "return weights / weights.sum(), weights.sum()"),

@@ -137,6 +137,7 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "plain_dpo_degenerates": flag(D),  # tiny: the failure section 6 names, so the text matches the run
         "dpo_sft_answers_well": flag(D),  # tiny: distinct, positive, on-topic reviews that end
         "topic_stays_the_start_models": le(D, 0.2),  # tiny: on-topic share within 0.2 of the SFT model's
+        "dpo_sft_narrows_the_words": lt(D),  # tiny: fewer different adjectives than the start model's
         "beta_experiment_direction": lt(1),  # exercise 3.4: log-ratio margin at the larger beta below this run's
     },
     "04_ppo_rlhf": {
