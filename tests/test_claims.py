@@ -103,8 +103,6 @@ def test_general_entries_give_a_reason():
     assert all(isinstance(need, str) and len(need.split()) >= 5 for need in UNBACKED.values())
 
 
-@pytest.mark.xfail(strict=True, reason="outcome sentences nothing backs yet: tests/claims.py's UNBACKED lists each "
-                                       "with what would back it, for the labs' owners")
 def test_no_sentence_is_unbacked():
     assert not UNBACKED, "\n".join(f"  {lab}: {text!r}: {need}" for (lab, text), need in UNBACKED.items())
 
