@@ -531,3 +531,14 @@ class PPOTrainer:
         self._bar.update(1)
         if self.config.total_steps is not None and self.step_count >= self.config.total_steps:
             self._bar.close()
+
+
+def review_request_split(seed: int, n_test_nouns: int) -> tuple[list[str], list[str]]:
+    """Lab 04's tiny queries: lab 01's review request (``synthetic.review_request``) for every film noun, split so
+    that the held-out requests name ``n_test_nouns`` nouns the training requests never name (seeded shuffle)."""
+    from .synthetic import FILM_NOUNS, review_request
+
+    if not 0 < n_test_nouns < len(FILM_NOUNS):
+        raise ValueError(f"n_test_nouns must be between 1 and {len(FILM_NOUNS) - 1}, got {n_test_nouns}.")
+    nouns = random.Random(seed).sample(FILM_NOUNS, len(FILM_NOUNS))
+    return [review_request(n) for n in nouns[n_test_nouns:]], [review_request(n) for n in nouns[:n_test_nouns]]

@@ -51,11 +51,20 @@ def _preferences_split():
     return list(split["train"]), list(split["test"])
 
 
-def _imdb_split():
-    cfg = _tiny("04")
+def _imdb_split():  # lab 04's full profile; tiny asks lab 01's review requests (_request_split)
+    cfg = {"dataset": "tiny", "n_train": 512, "n_test": 64, "seed": 42, "min_review_chars": 0}  # full's code, tiny data
     reviews = data.load_imdb(cfg["dataset"], n=cfg["n_train"] + cfg["n_test"], seed=cfg["seed"])
     texts = [t for t in reviews["text"] if len(t) > cfg["min_review_chars"]]
     return [{"text": t} for t in texts[: -cfg["n_test"]]], [{"text": t} for t in texts[-cfg["n_test"]:]]
+
+
+def _request_split():
+    from labhelpers.ppo import review_request_split
+
+    cfg = _tiny("04")
+    assert cfg["query_source"] == "requests"
+    train, test = review_request_split(cfg["seed"], cfg["test_nouns"])
+    return [{"request": r} for r in train], [{"request": r} for r in test]
 
 
 SPLITS = {
@@ -64,6 +73,7 @@ SPLITS = {
     "02 pairwise preferences": _pairwise_split,
     "03 preferences": _preferences_split,
     "04 review openings": _imdb_split,
+    "04 review requests": _request_split,
 }
 
 

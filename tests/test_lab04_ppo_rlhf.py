@@ -17,7 +17,17 @@ def lab04(executed_lab):
 def test_ppo_raises_the_held_out_reward(lab04):
     results = results_of(lab04)
     assert results["reward_after"] >= results["reward_before"] + lab_defaults("04")["min_reward_gain"], results
-    assert 0.0 <= results["reward_before"] <= 1.0 and 0.0 <= results["reward_after"] <= 1.0
+
+
+@pytest.mark.notebook
+def test_tiny_scores_with_lab02s_reward_model_and_the_judge_agrees_with_the_kl_run(lab04):
+    """Tiny's reward is lab 02's reward model (not bounded to [0, 1] like P(POSITIVE)); the classifier, trained on
+    neither run, finds the beta > 0 run's reviews more positive than the beta = 0 run's: the lab names that gap."""
+    results = results_of(lab04)
+    assert lab_defaults("04")["reward_source"] == "lab02"
+    assert results["reward_after"] > 1.0, results  # lab 02's reward of a positive line, past any P(POSITIVE)
+    check = {r["name"]: r for r in lab04.records if r["kind"] == "check"}["reward_hacking_named"]
+    assert check["passed"] and check["value"] < check["threshold"], check
 
 
 @pytest.mark.notebook
@@ -55,7 +65,7 @@ def test_grpo_group_advantages_exercise_matches_trl(lab04):
 
 def test_reward_source_is_a_typed_option_with_a_clear_error():
     import labhelpers
-    assert labhelpers.lab_config("04", "tiny", quiet=True).reward_source == "classifier"
-    assert labhelpers.lab_config("04", "tiny", quiet=True, REWARD_SOURCE="lab02").reward_source == "lab02"
+    assert labhelpers.lab_config("04", "tiny", quiet=True).reward_source == "lab02"
+    assert labhelpers.lab_config("04", "tiny", quiet=True, REWARD_SOURCE="classifier").reward_source == "classifier"
     with pytest.raises(ValueError, match="REWARD_SOURCE must be 'classifier'.*or 'lab02'"):
         labhelpers.lab_config("04", "tiny", quiet=True, REWARD_SOURCE="encoder")

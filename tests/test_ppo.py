@@ -376,3 +376,16 @@ def test_config_rejects_nonsense():
         ppo.PPOConfig(kl_target=0.0)
     with pytest.raises(TypeError, match="target_kl"):  # renamed: TRL used that name for early stopping
         ppo.PPOConfig(target_kl=6.0)
+
+
+def test_review_request_split_holds_out_whole_nouns_seeded():
+    from labhelpers.synthetic import FILM_NOUNS, review_request
+
+    train, test = ppo.review_request_split(42, 3)
+    assert len(test) == 3 and len(train) == len(FILM_NOUNS) - 3
+    assert sorted(train + test) == sorted(review_request(n) for n in FILM_NOUNS)
+    nouns = lambda requests: {r.split("the ")[-1].rstrip(".") for r in requests}  # noqa: E731
+    assert not nouns(train) & nouns(test), "a held-out noun is never named by a training request"
+    assert ppo.review_request_split(42, 3) == (train, test) and ppo.review_request_split(0, 3) != (train, test)
+    with pytest.raises(ValueError, match="n_test_nouns"):
+        ppo.review_request_split(42, 0)

@@ -157,6 +157,7 @@ LAB_CHECKS: dict[str, dict[str, Check]] = {
         "no_kl_drifts_further": gt(1),
         "no_kl_loses_fluency": lt(1),
         "no_kl_reward_about_as_high": ge(1),
+        "reward_hacking_named": flag(D),  # with lab 02's reward: beta = 0 convinces the independent classifier less
         "position_ids_fix_left_padding": flag(D),
         "grpo_improves": ge(1),
         "group_advantages_match_trl": le(2, 1e-6, slack=1e-5),  # exercise 4.4 (allclose: atol and rtol)
