@@ -120,7 +120,7 @@ class InstructionTuningConfig(LabConfig):
     min_bleu_gain: float = field(metadata={"help": "The BLEU rise the bleu_improves check asks for."})
     min_generalising_rise: float = field(metadata={
         "help": "The rise of the share of right held-out answers on the tiny world's generalising kinds "
-                "(synthetic.GENERALISING_KINDS) that exact_match_rises_on_generalising_tasks asks for."})
+                "(judging.GENERALISING_KINDS) that exact_match_rises_on_generalising_tasks asks for."})
     min_code_pass_rise: float = field(metadata={
         "help": "The rise of the share of held-out code answers passing their tests (labhelpers.execution) that "
                 "code_passes_tests_rises asks for."})

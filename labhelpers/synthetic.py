@@ -13,7 +13,6 @@ answers are checkable, and "chosen" answers are the correct or the positive ones
 from __future__ import annotations
 
 import random
-import re
 
 from .formatting import dialogue_prompt
 
@@ -135,14 +134,14 @@ def _loop_task(rng: random.Random) -> tuple[str, str]:
             f"for {var} in range({low}, {high + 1}):\n    print({var})")
 
 
-_TONES = {"good": POSITIVE_WORDS, "bad": NEGATIVE_WORDS}
+TONES = {"good": POSITIVE_WORDS, "bad": NEGATIVE_WORDS}
 
 
 def review_request(noun: str, tone: str | None = None, word: str | None = None) -> str:
     """The request for a one-line review that labs 01, 03 and 04 ask; lab 01 also names a tone (``"good"`` or
     ``"bad"``) or a word the line must use."""
-    if tone is not None and tone not in _TONES:
-        raise ValueError(f"Unknown tone {tone!r}; choose one of {sorted(_TONES)}.")
+    if tone is not None and tone not in TONES:
+        raise ValueError(f"Unknown tone {tone!r}; choose one of {sorted(TONES)}.")
     if tone is not None and word is not None:
         raise ValueError("Name a tone or a word, not both.")
     if tone is not None:
@@ -160,13 +159,13 @@ PLAIN_REVIEW_TONE = {noun: ("good", "bad")[i % 2] for i, noun in enumerate(FILM_
 def _review_task(rng: random.Random) -> tuple[str, str]:
     # 10 nouns give only 10 plain questions and every question is asked once, so most review questions name the
     # tone (20 more) or a word to use (200 more); the answer is two adjectives of one tone, the named word first
-    noun, tone = rng.choice(FILM_NOUNS), rng.choice(list(_TONES))
-    first, second = rng.sample(_TONES[tone], 2)
+    noun, tone = rng.choice(FILM_NOUNS), rng.choice(list(TONES))
+    first, second = rng.sample(TONES[tone], 2)
     form = rng.choice(["plain", "tone", "word"])
     if form == "plain" and tone != PLAIN_REVIEW_TONE[noun]:
         # the same draws, mirrored into the noun's tone, so that no other row changes
         other = PLAIN_REVIEW_TONE[noun]
-        first, second = (_TONES[other][_TONES[tone].index(word)] for word in (first, second))
+        first, second = (TONES[other][TONES[tone].index(word)] for word in (first, second))
     request = review_request(noun, tone=tone if form == "tone" else None, word=first if form == "word" else None)
     return request, f"the {noun} was {first} and {second} ."
 
@@ -178,61 +177,6 @@ _NO_INPUT_WEIGHTS = (3, 1, 1, 3)
 _WITH_INPUT_SHARE = 0.5  # CodeAlpaca: about half of the records have an input
 
 
-_LETTER_KINDS = {"Reverse the letters.": "reverse", "Sort the letters in alphabetical order.": "sort",
-                 "Write the letters twice.": "twice", "Write the first and the last letter.": "first and last"}
-CODE_ALPACA_KINDS = ("function", "loop", "alphabet", "review", *_LETTER_KINDS.values())
-
-
-def task_kind(instruction: str, input: str = "") -> str:
-    """The kind of a :func:`code_alpaca` question: one of ``CODE_ALPACA_KINDS``, or ``"other"`` for a record from
-    elsewhere (a real dataset)."""
-    if input.strip():
-        return _LETTER_KINDS.get(instruction, "other")
-    for kind, start in (("function", "Write a Python function "), ("loop", "Write a loop over "),
-                        ("alphabet", "Write the alphabet from "), ("review", "Write one line about the ")):
-        if instruction.startswith(start):
-            return kind
-    return "other"
-
-
-def follows_review_request(instruction: str, answer: str) -> bool:
-    """Whether ``answer`` is a right answer to a review request: a well-formed line about the noun asked for
-    (:func:`judge_review`), both adjectives of one tone, and the tone asked for when the request names one."""
-    if not judge_review(instruction, answer)["on_topic"]:
-        return False
-    adjectives = answer.split()[3::2]  # "the <noun> was <adj> and <adj> ."
-    tones = {tone for tone, words in _TONES.items() if set(adjectives) <= set(words)}
-    tone = re.search(r"in a (\w+) tone", instruction)
-    word = re.search(r"using the word (\w+)", instruction)
-    return (len(set(adjectives)) == 2 and bool(tones) and (tone is None or tone.group(1) in tones)
-            and (word is None or word.group(1) in adjectives))
-
-
-GENERALISING_KINDS = ("function", "loop", "review")  # answers follow a rule applied to new names, bounds, nouns
-
-
-def answer_is_right(row: dict, answer: str) -> bool:
-    """Whether a generated ``answer`` to a :func:`code_alpaca` record is right: exactly the reference output, or,
-    for a review request (many right answers), one that :func:`follows_review_request`."""
-    if task_kind(row["instruction"], row.get("input") or "") == "review":
-        return follows_review_request(row["instruction"], answer)
-    return answer.strip() == row["output"].strip()
-
-
-def count_by_kind(rows: list[dict]) -> dict[str, int]:
-    """How many of ``rows`` are of each :func:`task_kind`, in the order of ``CODE_ALPACA_KINDS`` (then ``"other"``)."""
-    kinds = [task_kind(row["instruction"], row.get("input") or "") for row in rows]
-    return {kind: kinds.count(kind) for kind in (*CODE_ALPACA_KINDS, "other") if kind in kinds}
-
-
-def right_by_kind(rows: list[dict], answers: list[str]) -> dict[str, float]:
-    """The share of :func:`answer_is_right` answers per :func:`task_kind`, ordered as :func:`count_by_kind`."""
-    right: dict[str, list[bool]] = {}
-    for row, answer in zip(rows, answers, strict=True):
-        right.setdefault(task_kind(row["instruction"], row.get("input") or ""), []).append(answer_is_right(row, answer))
-    return {kind: sum(right[kind]) / len(right[kind]) for kind in count_by_kind(rows)}
-
-
 def code_alpaca(n: int = 400, seed: int = 0) -> list[dict]:
     """Instruction/input/output records whose answers a tiny model can learn and BLEU can check.
 
@@ -242,7 +186,7 @@ def code_alpaca(n: int = 400, seed: int = 0) -> list[dict]:
     a loop with a drawn variable and bound, a one-line review of a film noun (:func:`review_request`: plain, or
     naming a tone or a word to use; the answer ``"the <noun> was <adj> and <adj> ."`` has two adjectives of one
     tone). Each kind follows a rule a model can apply to questions it never saw; a review has many right answers
-    (:func:`follows_review_request` says whether one is).
+    (:func:`labhelpers.judging.follows_review_request` says whether one is).
     """
     rng = random.Random(seed)
     rows, asked = [], set()
@@ -352,7 +296,7 @@ def preferences(n: int = 400, seed: int = 0, style: str = "messages") -> list[di
     """Requests for a one-line review; the chosen answer is positive, the rejected one negative.
 
     Both answers have the form ``"the <noun> was <adjective> and <adjective> ."`` with the noun the user asked
-    about, so a generation can be judged by :func:`judge_review`. ``style="messages"`` gives UltraFeedback's
+    about, so a generation can be judged by :func:`labhelpers.judging.judge_review`. ``style="messages"`` gives UltraFeedback's
     chat-message rows, ``style="text"`` plain ``prompt``/``chosen``/``rejected`` strings.
     """
     if style not in ("messages", "text"):
@@ -373,33 +317,6 @@ def preferences(n: int = 400, seed: int = 0, style: str = "messages") -> list[di
                      "rejected": [user, {"role": "assistant", "content": bad}],
                      "score_chosen": scores[0], "score_rejected": scores[1]})
     return rows
-
-
-_REVIEW_LINE = re.compile(r"^the (\w+) was (\w+) and (\w+) \.$")
-_REQUESTED_NOUN = re.compile(r"one line about the (\w+)")
-
-
-def review_adjectives(answer: str) -> tuple[str, str] | None:
-    """The two adjectives of a line of the form ``"the <noun> was <adjective> and <adjective> ."``, else ``None``."""
-    match = _REVIEW_LINE.match(answer.strip())
-    return (match.group(2), match.group(3)) if match else None
-
-
-def judge_review(prompt: str, answer: str) -> dict[str, bool]:
-    """Judge a generated answer to a :func:`review_request` found in ``prompt``.
-
-    ``well_formed``: the answer is exactly ``"the <film noun> was <adjective> and <adjective> ."`` with words from
-    the course's lists; ``on_topic``: well formed and about the noun the prompt asked for; ``positive``: well
-    formed with both adjectives positive (what the chosen answers of :func:`preferences` do).
-    """
-    asked = _REQUESTED_NOUN.search(prompt)
-    match = _REVIEW_LINE.match(answer.strip())
-    words = set(POSITIVE_WORDS) | set(NEGATIVE_WORDS)
-    well_formed = bool(match) and match.group(1) in FILM_NOUNS and match.group(2) in words and \
-        match.group(3) in words
-    on_topic = well_formed and asked is not None and match.group(1) == asked.group(1)
-    positive = well_formed and match.group(2) in POSITIVE_WORDS and match.group(3) in POSITIVE_WORDS
-    return {"well_formed": well_formed, "on_topic": on_topic, "positive": positive}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -89,14 +89,14 @@ def test_sample_file_is_codealpaca_shaped_with_long_rows():
 
 
 def test_every_tiny_row_has_a_kind_and_its_reference_is_right():
-    from labhelpers import synthetic
+    from labhelpers import judging, synthetic
 
     rows = synthetic.code_alpaca(440, seed=42)
-    counts = synthetic.count_by_kind(rows)
-    assert set(counts) == set(synthetic.CODE_ALPACA_KINDS), counts  # no "other": every row is scored by its kind
+    counts = judging.count_by_kind(rows)
+    assert set(counts) == set(judging.CODE_ALPACA_KINDS), counts  # no "other": every row is scored by its kind
     assert 0.12 <= counts["review"] / len(rows) <= 0.25, counts
-    assert synthetic.right_by_kind(rows, [row["output"] for row in rows]) == {kind: 1.0 for kind in counts}
-    reviews = [row for row in rows if synthetic.task_kind(row["instruction"]) == "review"]
+    assert judging.right_by_kind(rows, [row["output"] for row in rows]) == {kind: 1.0 for kind in counts}
+    reviews = [row for row in rows if judging.task_kind(row["instruction"]) == "review"]
     plain = [row for row in reviews if row["instruction"] == synthetic.review_request(row["instruction"].split()[-1][:-1])]
     assert plain, "some review rows ask exactly what labs 03 and 04 ask"
 
@@ -110,17 +110,17 @@ def test_every_tiny_row_has_a_kind_and_its_reference_is_right():
     ("Write one line about the film, using the word moving.", "the film was great and funny .", "without the word"),
 ])
 def test_a_plausible_wrong_review_is_not_right(instruction, answer, why):
-    from labhelpers import synthetic
+    from labhelpers import judging, synthetic
 
     row = {"instruction": instruction, "input": "", "output": "the film was moving and great ."}
-    assert not synthetic.answer_is_right(row, answer), why
-    assert synthetic.answer_is_right(row, "the film was moving and superb .")
+    assert not judging.answer_is_right(row, answer), why
+    assert judging.answer_is_right(row, "the film was moving and superb .")
 
 
 def test_other_kinds_are_right_only_when_exact():
-    from labhelpers import synthetic
+    from labhelpers import judging
 
     row = {"instruction": "Reverse the letters.", "input": "a b c", "output": "c b a"}
-    assert synthetic.answer_is_right(row, " c b a ") and not synthetic.answer_is_right(row, "c b")
+    assert judging.answer_is_right(row, " c b a ") and not judging.answer_is_right(row, "c b")
     rows = [row, {"instruction": "Write the alphabet from a to c.", "input": "", "output": "a b c"}]
-    assert synthetic.right_by_kind(rows, ["c b a", "a b"]) == {"alphabet": 0.0, "reverse": 1.0}
+    assert judging.right_by_kind(rows, ["c b a", "a b"]) == {"alphabet": 0.0, "reverse": 1.0}

@@ -12,7 +12,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from labhelpers.data import DatasetSchemaError, load_preferences
 from labhelpers.preferences import PreferenceRowError, completion_logps, process_row, to_text_preferences
-from labhelpers.synthetic import judge_review, preferences
+from labhelpers.judging import judge_review
+from labhelpers.synthetic import preferences
 from labhelpers.tiny import zoo_path
 
 USER = {"role": "user", "content": "Name a colour."}
