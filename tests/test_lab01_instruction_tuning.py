@@ -110,7 +110,7 @@ def test_every_tiny_row_has_a_kind_and_its_reference_is_right():
     ("Write one line about the film, using the word moving.", "the film was great and funny .", "without the word"),
 ])
 def test_a_plausible_wrong_review_is_not_right(instruction, answer, why):
-    from labhelpers import judging, synthetic
+    from labhelpers import judging
 
     row = {"instruction": instruction, "input": "", "output": "the film was moving and great ."}
     assert not judging.answer_is_right(row, answer), why

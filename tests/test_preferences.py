@@ -11,8 +11,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from labhelpers.data import DatasetSchemaError, load_preferences
-from labhelpers.preferences import PreferenceRowError, completion_logps, process_row, to_text_preferences
 from labhelpers.judging import judge_review
+from labhelpers.preferences import PreferenceRowError, completion_logps, process_row, to_text_preferences
 from labhelpers.synthetic import preferences
 from labhelpers.tiny import zoo_path
 
