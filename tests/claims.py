@@ -295,7 +295,7 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('04_ppo_rlhf', 'the line printed under the checks says'): C(checks='reward_hacking_named', printed='reward hacking'),
     ('04_ppo_rlhf', "Lab 02's pairs never ranked a broken line"): C(printed='rewards in use'),
     ('04_ppo_rlhf', 'The workaround used here: give every'): C(printed='prompt lengths in tokens after re-tokenising'),
-    ('04_ppo_rlhf', 'GRPO works without a value head'): C(printed='the independent judge did not'),
+    ('04_ppo_rlhf', 'GRPO works without a value head'): C(checks='grpo_improves', printed='the independent judge'),
     ('04_ppo_rlhf', 'Section 3.4 writes one of its'): C(checks='ppo_step_by_hand_matches_trainer'),
     ('04_ppo_rlhf', 'Because $\\nabla \\log \\pi(a)$'): C(checks='reward_sign_sets_update_direction'),
     ('04_ppo_rlhf', 'The term $-\\tfrac1N r_i\\,\\nabla\\log\\pi_\\theta(a_i)$'): C(checks='bandit_sga_finds_best_response'),
