@@ -192,7 +192,6 @@ def _run_lab_cells(stem: str, ids: list[str], namespace: dict) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from IPython.display import display
 
     namespace.setdefault("display", display)  # a kernel's builtin, which some cells use without importing it
