@@ -61,8 +61,8 @@ WORKLOADS = {
     "01_instruction_tuning": Workload(2 * 400 * 8 * 512, 0, "facebook/opt-350m", other_minutes=2),
     # 500 steps × 8 pairs × 2 answers × 512; 5 evaluations of 400 pairs; scoring before/after
     "02_reward_modeling": Workload(500 * 8 * 2 * 512, 7 * 400 * 2 * 512, "gpt2", other_minutes=1),
-    # three DPO runs (β, β + SFT, exercise 3.3's larger β) of 250 steps × 8 pairs × 2 × 512; the reference's
-    # precomputed pass for each; 3 models × 200 generations, and exercise 3.3's model measured twice
+    # three DPO runs (β, β + SFT, exercise 3.4's larger β) of 250 steps × 8 pairs × 2 × 512; the reference's
+    # precomputed pass for each; 3 models × 200 generations, and exercise 3.4's model measured twice
     "03_dpo": Workload(3 * 250 * 8 * 2 * 512, 3 * 2000 * 2 * 512, "gpt2", other_minutes=4),
     # two PPO runs of 120 steps × 64 rollouts × 24 tokens × 4 epochs, GRPO 150 steps; generation of 16 tokens a step
     "04_ppo_rlhf": Workload(2 * 120 * 64 * 24 * 4 + 150 * 32 * 20, 2 * 120 * 64 * 24 * 2, "lvwerra/gpt2-imdb",
@@ -104,19 +104,19 @@ class LabHardware:
 
 
 HARDWARE: dict[str, LabHardware] = {
-    "01_instruction_tuning": LabHardware(Figure(26.9, 26.9, "s", True, _TINY_HOW), _t4("01_instruction_tuning"),
+    "01_instruction_tuning": LabHardware(Figure(29.3, 29.3, "s", True, _TINY_HOW), _t4("01_instruction_tuning"),
                                          Figure(9.9, 9.9, "GiB", False, _H200_LOGITS_HOW)),
-    "02_reward_modeling": LabHardware(Figure(20.1, 20.1, "s", True, _TINY_HOW), _t4("02_reward_modeling"),
+    "02_reward_modeling": LabHardware(Figure(14.8, 14.8, "s", True, _TINY_HOW), _t4("02_reward_modeling"),
                                       Figure(8.3, 8.3, "GiB", True, _H200_HOW)),
-    "03_dpo": LabHardware(Figure(22.9, 22.9, "s", True, _TINY_HOW), _t4("03_dpo"),
+    "03_dpo": LabHardware(Figure(18.2, 18.2, "s", True, _TINY_HOW), _t4("03_dpo"),
                           Figure(13.1, 13.1, "GiB", False, _H200_LOGITS_HOW)),
-    "04_ppo_rlhf": LabHardware(Figure(28.5, 28.5, "s", True, _TINY_HOW), _t4("04_ppo_rlhf"),
+    "04_ppo_rlhf": LabHardware(Figure(30.1, 30.1, "s", True, _TINY_HOW), _t4("04_ppo_rlhf"),
                                Figure(4.5, 4.5, "GiB", True, _H200_HOW + "; the PPO part only")),
     "05_generation_parameters": LabHardware(
-        Figure(10.9, 10.9, "s", True, _TINY_HOW), _t4("05_generation_parameters"),
+        Figure(8.6, 8.6, "s", True, _TINY_HOW), _t4("05_generation_parameters"),
         Figure(1, 1, "GiB", False, "gpt2's 124M fp32 weights (0.5 GB) plus the CUDA context and activations")),
     "06_scaling_up": LabHardware(
-        Figure(64.3, 64.3, "s", True, _TINY_HOW + "; the two launched runs included"),
+        Figure(53.2, 53.2, "s", True, _TINY_HOW + "; the two launched runs included"),
         _t4("06_scaling_up"),
         Figure(6, 6, "GiB", False, "QLoRA: a 4-bit base (0.5 byte per parameter), fp16 LoRA weights with their "
                                    "gradients and AdamW states, and activations of 8 × 512 tokens; not yet measured "
