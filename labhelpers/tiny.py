@@ -29,6 +29,7 @@ Building is seeded: rebuilding gives identical weights on the same machine and v
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -335,8 +336,24 @@ def zoo_path(name: str, build: bool = True) -> Path:
     key = recipe_key(recipe.name)
     path = cache_dir() / "zoo" / f"{recipe.name}-{key}"
     if build:
-        zoo_cache.install(path, {"key": key, "recipe": asdict(recipe)}, lambda: _train(recipe, path))
+        with _no_transformers_bars():
+            zoo_cache.install(path, {"key": key, "recipe": asdict(recipe)}, lambda: _train(recipe, path))
     return path
+
+
+@contextlib.contextmanager
+def _no_transformers_bars():
+    """No "Writing model shards" or "Loading weights" bar under a lab's setup cell for a zoo build: building the
+    zoo is not the lab's work, and the cell's one line already says what it builds."""
+    from transformers.utils import logging as transformers_logging
+
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
 
 
 # The zoo's weights, and with them every tiny lab's figures, depend on the order in which the threads sum: a build

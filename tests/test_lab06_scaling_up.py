@@ -15,7 +15,7 @@ STEM = "06_scaling_up"
 
 CHECKS = ("generation_prompt_is_a_prefix", "loss_covers_only_assistant_turns", "lora_layer_matches_peft",
           "lora_count_matches_formula", "lora_learns", "merged_matches_adapter", "memory_formula_within_25pct",
-          "both_ranks_ran", "same_global_batch", "ddp_matches_one_process")
+          "memory_by_hand_matches_library", "both_ranks_ran", "same_global_batch", "ddp_matches_one_process")
 
 
 @pytest.mark.notebook
