@@ -14,6 +14,7 @@ What is deliberately *not* here:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import warnings
@@ -120,3 +121,17 @@ def quiet_preprocessing_bars() -> None:
 
     datasets.disable_progress_bars()
     transformers_logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def no_transformers_bars():
+    """No "Writing model shards" or "Loading weights" bar inside the block; the setting before it comes back after."""
+    from transformers.utils import logging as transformers_logging
+
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()

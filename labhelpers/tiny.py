@@ -29,7 +29,6 @@ Building is seeded: rebuilding gives identical weights on the same machine and v
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -40,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import zoo_cache, zoo_copies
+from .quiet import no_transformers_bars
 
 ZOO_VERSION = 1
 SPECIAL_TOKENS = ["<pad>", "</s>", "<|endoftext|>", "<unk>", "<s>"]
@@ -336,30 +336,13 @@ def zoo_path(name: str, build: bool = True) -> Path:
     key = recipe_key(recipe.name)
     path = cache_dir() / "zoo" / f"{recipe.name}-{key}"
     if build:
-        with _no_transformers_bars():
+        with no_transformers_bars():  # building the zoo is not the lab's work
             zoo_cache.install(path, {"key": key, "recipe": asdict(recipe)}, lambda: _train(recipe, path))
     return path
 
 
-@contextlib.contextmanager
-def _no_transformers_bars():
-    """No "Writing model shards" or "Loading weights" bar under a lab's setup cell for a zoo build: building the
-    zoo is not the lab's work, and the cell's one line already says what it builds."""
-    from transformers.utils import logging as transformers_logging
-
-    shown = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if shown:
-            transformers_logging.enable_progress_bar()
-
-
-# The zoo's weights, and with them every tiny lab's figures, depend on the order in which the threads sum: a build
-# on 1 thread and one on 2 differ after tiny-opt's 1,000 steps by up to 0.28 in a weight, enough to move lab 01's
-# generalising rise from 0.65 to 0.57 and fail labs 03 and 04 (measured on this machine). So every machine builds on
-# the same number of threads, whatever its cores or OMP_NUM_THREADS: the zoo is the same wherever it is built.
+# The zoo's weights, and every tiny lab's figures, depend on the order the threads sum in: builds on 1 and 2 threads
+# differ by 0.28 in a weight of tiny-opt, enough to fail labs 03 and 04. So every machine builds on 2 threads.
 ZOO_BUILD_THREADS = 2
 
 

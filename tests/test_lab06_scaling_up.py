@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import checks_of, results_of
+from conftest import checks_of, lab_defaults, results_of
 from lab_cells import calls, cell_source, lab_code, model_loads, run_cells
 
 import labhelpers
@@ -28,7 +28,8 @@ def test_tiny_run_passes_every_check_and_learns(executed_lab):
     assert {n for n in checks if not n.startswith("quiz_")} == set(CHECKS), "every check of the lab is asserted here"
 
     before, lora, full = results["before"], results["lora"], results["full_fine_tuning"]
-    assert lora["bleu"] >= before["bleu"] + 20 and full["bleu"] >= before["bleu"] + 20
+    min_gain = lab_defaults("06")["min_bleu_gain"]  # what lora_learns asks; the test asks for headroom above it
+    assert lora["bleu"] >= before["bleu"] + 1.5 * min_gain and full["bleu"] >= before["bleu"] + 2 * min_gain
     assert lora["assistant_loss"] < 0.6 * before["assistant_loss"]
     assert full["assistant_loss"] < 0.6 * before["assistant_loss"]
     gap = results["lora_gap_to_full"]
