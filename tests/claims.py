@@ -279,6 +279,7 @@ CLAIMS: dict[tuple[str, str], Backing] = {
     ('03_dpo', "This is the section's lesson, likelihood"): C(checks=('plain_dpo_degenerates', 'likelihood_displacement')),
     ('03_dpo', '`dpo_sft_answers_well`: DPO + SFT writes'): C(checks='dpo_sft_answers_well'),
     ('03_dpo', '`topic_stays_the_start_models`: DPO + SFT'): C(checks='topic_stays_the_start_models'),
+    ('03_dpo', 'Whether that text still ends is this run'): C(results='generation_shape', printed='end with '),
     ('03_dpo', '`dpo_sft_narrows_the_words`: DPO + SFT'): C(checks='dpo_sft_narrows_the_words', results='review_adjectives'),
     ('03_dpo', 'the policy settles on the few that the margin'): C(checks=('dpo_sft_narrows_the_words', 'dpo_sft_answers_well'), results='review_adjectives'),
     ('03_dpo', "Following the topic is the SFT model's job"): C(checks='topic_stays_the_start_models', printed='about the requested noun'),
